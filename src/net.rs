@@ -172,7 +172,8 @@ fn missing_port(url: &Url, host: &Host) -> Error {
             let text = format!("{addr}{z}");
             // `fe80::1:80` may have meant port 80 of fe80::1.
             let seg: Vec<&str> = text.rsplitn(2, ':').collect();
-            if seg.len() == 2 && !seg[1].is_empty() && seg[0].chars().all(|c| c.is_ascii_digit()) {
+            let head_is_v6 = seg.len() == 2 && seg[1].parse::<std::net::Ipv6Addr>().is_ok();
+            if head_is_v6 && !seg[0].is_empty() && seg[0].chars().all(|c| c.is_ascii_digit()) {
                 format!(
                     "; an IPv6 address with a port must be in brackets: {scheme}://[{}]:{} (or {scheme}://[{text}]:PORT)",
                     seg[1], seg[0]

@@ -418,6 +418,13 @@ fn parse_authority(input: &str, a: usize) -> Result<(Host, Option<u16>)> {
         return Ok((host, port));
     }
 
+    if let Some(i) = auth.find(['[', ']']) {
+        return Err(url_err(format!(
+            "unexpected '{}' in host at offset {} (brackets enclose a whole IPv6 address: [addr]:port)",
+            &auth[i..=i],
+            a + i
+        )));
+    }
     let colons = auth.matches(':').count();
     match colons {
         0 => Ok((parse_host(auth, a)?, None)),
@@ -502,10 +509,12 @@ fn prescan(auth: &str, a: usize) -> Result<()> {
                     quote(&auth[..=i])
                 )))
             }
-            '/' => return Err(url_err(format!(
+            '/' => {
+                return Err(url_err(format!(
                 "path '{}' at offset {off} is not allowed (only unix:// and udg:// take a path)",
                 quote(&auth[i..])
-            ))),
+            )))
+            }
             '?' => {
                 return Err(url_err(format!(
                     "query '{}' at offset {off} is not allowed in a transport URL",
@@ -644,7 +653,6 @@ fn parse_host(h: &str, off: usize) -> Result<Host> {
             continue;
         }
         let why = match c {
-            '[' | ']' => " (brackets only enclose a whole IPv6 address: [addr]:port)",
             '%' => " (percent-encoding is not supported; a zone needs an IPv6 address)",
             _ => "",
         };
