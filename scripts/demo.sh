@@ -31,6 +31,7 @@ die() {
 command -v openssl >/dev/null || die "openssl is not installed"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/tu-demo.XXXXXX")"
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
     tu_servers_stop
     rm -rf "$work"

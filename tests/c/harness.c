@@ -146,8 +146,8 @@ void th_check_last(const char *file, int line, const tu_handle *h, int32_t want,
     int32_t rc;
     memset(&e, 0x55, sizeof e); /* garbage: the call must reset it */
     rc = tu_last_error(h, &e);
-    if (rc != TU_OK) {
-        th_fail(file, line, "tu_last_error returned %s", th_code(rc));
+    if (rc != e.code) {
+        th_fail(file, line, "tu_last_error returned %s but wrote %s", th_code(rc), th_code(e.code));
         return;
     }
     if (e.code != want) {

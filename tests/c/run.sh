@@ -46,6 +46,7 @@ fi
 
 mkdir -p "$build"
 work="$(mktemp -d "${TMPDIR:-/tmp}/tu-ctests.XXXXXX")"
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
     tu_servers_stop
     rm -rf "$work"
@@ -58,6 +59,7 @@ cflags=(-Wall -Wextra -Werror -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -pthread
         -I"$root/include" -I"$root/tests/c")
 case "$sanitize" in
 asan)
+    # shellcheck disable=SC2054 # commas belong to the flags
     cflags+=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
     libs=("$libdir/libtransporturl.a" -lpthread -ldl -lm)
     ;;
@@ -65,6 +67,7 @@ none)
     libs=("$libdir/libtransporturl.a" -lpthread -ldl -lm)
     ;;
 valgrind)
+    # shellcheck disable=SC2054
     libs=(-L"$libdir" -Wl,-rpath,"$libdir" -ltransporturl -lpthread -ldl -lm)
     ;;
 esac
@@ -86,10 +89,10 @@ fi
 if [ "$sanitize" = asan ]; then
     # Prove the sanitizers are really in: the runtime is linked and the code instrumented.
     for b in "${tests[@]}" tucat; do
-        if ! { ldd "$build/$b" 2>/dev/null | grep -q 'libasan\.so' || nm "$build/$b" 2>/dev/null | grep -q '__asan_init'; }; then
+        if ! { ldd "$build/$b" 2>/dev/null | grep 'libasan\.so' >/dev/null || nm "$build/$b" 2>/dev/null | grep '__asan_init' >/dev/null; }; then
             die "$b is not linked with AddressSanitizer"
         fi
-        nm "$build/$b" | grep -q '__ubsan_handle' || die "$b is not instrumented by UBSan"
+        nm "$build/$b" | grep '__ubsan_handle' >/dev/null || die "$b is not instrumented by UBSan"
     done
     echo "run.sh: built with AddressSanitizer + UBSan ($(ldd "$build/test_null" | grep -o 'libasan[^ ]*' | head -n 1)), static $libdir/libtransporturl.a"
 else

@@ -6,8 +6,11 @@
  *   TU_INJECT_PORT    smtp_server.py --inject (plaintext queued behind the 220)
  * A case whose server is not given is skipped.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -104,6 +107,31 @@ cleanup:
     tu_close(h);
 }
 
+/* An in-process "SMTP" server that greets each connection at once, so that
+ * the greeting races the client's ClientHello as closely as possible. */
+struct greeter {
+    int lfd;
+    int count;
+};
+
+static void *greeter_main(void *p)
+{
+    struct greeter *g = p;
+    int i;
+    for (i = 0; i < g->count; i++) {
+        char buf[512];
+        int fd = accept(g->lfd, NULL, NULL);
+        if (fd < 0)
+            break;
+        (void)!write(fd, "220 greeter.localhost ESMTP\r\n", 29);
+        /* wait (bounded by the client's timeout) for the client to give up */
+        while (read(fd, buf, sizeof buf) > 0) {
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
 int main(void)
 {
     const char *certs = th_env("TU_TEST_CERTS");
@@ -168,15 +196,60 @@ int main(void)
         h = NULL;
         th_end();
 
-        th_begin("tls:// to the STARTTLS port with a short timeout still diagnoses it");
-        h = th_connect(url, &err, "ssl.cafile", ca, "timeout", "1", (const char *)NULL);
-        TH_CHECK(h == NULL, "tls:// to an SMTP port connected");
-        if (h == NULL)
-            TH_CHECK_ERR(&err, TU_E_PLAINTEXT_PEER, "220");
-        tu_close(h);
-        h = NULL;
+        /* The greeting may arrive before or after the ClientHello goes out:
+         * both orders must give TU_E_PLAINTEXT_PEER (implicit TLS is not a
+         * STARTTLS upgrade, so bytes already waiting are no injection). */
+        th_begin("tls:// to the STARTTLS port, 20 times: always TU_E_PLAINTEXT_PEER");
+        {
+            int i, plaintext = 0, other = 0;
+            char first_other[600] = "";
+            for (i = 0; i < 20; i++) {
+                h = th_connect(url, &err, "ssl.cafile", ca, "timeout", "5", (const char *)NULL);
+                if (h == NULL && err.code == TU_E_PLAINTEXT_PEER && strstr(err.message, "220"))
+                    plaintext++;
+                else if (other++ == 0)
+                    snprintf(first_other, sizeof first_other, "%s: %.500s",
+                             h ? "connected" : th_code(err.code), h ? "" : err.message);
+                tu_close(h);
+                h = NULL;
+                if (i % 2 == 1)
+                    th_sleep(0.01);
+            }
+            TH_CHECK(other == 0, "%d of 20 attempts were not TU_E_PLAINTEXT_PEER; the first: %s",
+                     other, first_other);
+        }
         th_end();
     }
+
+    th_begin("tls:// to a server that greets at once, 50 times: always TU_E_PLAINTEXT_PEER");
+    {
+        struct greeter g;
+        pthread_t t;
+        int gport = 0, i, other = 0;
+        char first_other[600] = "";
+        g.count = 50;
+        g.lfd = th_listen(AF_INET, &gport);
+        TH_CHECK(g.lfd >= 0, "th_listen");
+        if (g.lfd >= 0 && pthread_create(&t, NULL, greeter_main, &g) == 0) {
+            snprintf(url, sizeof url, "tls://localhost:%d", gport);
+            for (i = 0; i < g.count; i++) {
+                h = th_connect(url, &err, "ssl.cafile", ca, "timeout", "5", (const char *)NULL);
+                if (!(h == NULL && err.code == TU_E_PLAINTEXT_PEER && strstr(err.message, "220"))
+                    && other++ == 0)
+                    snprintf(first_other, sizeof first_other, "%s: %.500s",
+                             h ? "connected" : th_code(err.code), h ? "" : err.message);
+                tu_close(h);
+                h = NULL;
+            }
+            shutdown(g.lfd, SHUT_RDWR);
+            pthread_join(t, NULL);
+            TH_CHECK(other == 0, "%d of %d attempts were not TU_E_PLAINTEXT_PEER; the first: %s",
+                     other, g.count, first_other);
+        }
+        if (g.lfd >= 0)
+            close(g.lfd);
+    }
+    th_end();
 
     if (smtp6 == 0) {
         th_skip("SMTP STARTTLS over ::1", "TU_SMTP6_PORT unset");
@@ -283,13 +356,28 @@ int main(void)
         h = NULL;
         th_end();
 
-        th_begin("tls:// to the STARTTLS port with a short timeout still diagnoses it");
-        h = th_connect(url, &err, "ssl.cafile", ca, "timeout", "1", (const char *)NULL);
-        TH_CHECK(h == NULL, "tls:// to an SMTP port connected");
-        if (h == NULL)
-            TH_CHECK_ERR(&err, TU_E_PLAINTEXT_PEER, "220");
-        tu_close(h);
-        h = NULL;
+        /* The greeting may arrive before or after the ClientHello goes out:
+         * both orders must give TU_E_PLAINTEXT_PEER (implicit TLS is not a
+         * STARTTLS upgrade, so bytes already waiting are no injection). */
+        th_begin("tls:// to the STARTTLS port, 20 times: always TU_E_PLAINTEXT_PEER");
+        {
+            int i, plaintext = 0, other = 0;
+            char first_other[600] = "";
+            for (i = 0; i < 20; i++) {
+                h = th_connect(url, &err, "ssl.cafile", ca, "timeout", "5", (const char *)NULL);
+                if (h == NULL && err.code == TU_E_PLAINTEXT_PEER && strstr(err.message, "220"))
+                    plaintext++;
+                else if (other++ == 0)
+                    snprintf(first_other, sizeof first_other, "%s: %.500s",
+                             h ? "connected" : th_code(err.code), h ? "" : err.message);
+                tu_close(h);
+                h = NULL;
+                if (i % 2 == 1)
+                    th_sleep(0.01);
+            }
+            TH_CHECK(other == 0, "%d of 20 attempts were not TU_E_PLAINTEXT_PEER; the first: %s",
+                     other, first_other);
+        }
         th_end();
     }
 

@@ -12,6 +12,8 @@
 # server is started under `timeout` so that none outlives a killed runner for
 # long, and tu_servers_stop kills exactly the processes that were started here.
 
+# shellcheck disable=SC2034 # TU_PORT is read by the caller
+TU_PORT=""
 TU_SERVER_PIDS=()
 TU_SERVER_DIR=""
 TU_SERVER_LIFETIME="${TU_SERVER_LIFETIME:-900}"
@@ -29,7 +31,7 @@ tu_start_server() {
     timeout "$TU_SERVER_LIFETIME" "$@" </dev/null >"$TU_SERVER_DIR/$name.out" 2>"$TU_SERVER_DIR/$name.err" &
     pid=$!
     TU_SERVER_PIDS+=("$pid")
-    for i in $(seq 1 100); do # up to 10 s
+    for _ in $(seq 1 100); do # up to 10 s
         port="$(sed -n -E 's/^(PORT |ACCEPT .*:)([0-9]+)[[:space:]]*$/\2/p' "$TU_SERVER_DIR/$name.out" 2>/dev/null | head -n 1)"
         if [ -n "$port" ]; then
             TU_PORT="$port"
