@@ -182,8 +182,10 @@ impl Handle {
             match &*state {
                 State::Tls { .. } => return Err(Error::state("TLS is already enabled on this connection")),
                 State::Failed(e) => return Err(Self::failed_error(e)),
-                State::Plain { pending } => {
+                State::Plain { pending } if starttls => {
                     // The STARTTLS injection check: nothing may wait to be read.
+                    // (For implicit TLS, early bytes are the handshake's to
+                    // diagnose: a plaintext greeting is TU_E_PLAINTEXT_PEER.)
                     let queued = net::pending(&self.sock).unwrap_or(0);
                     if !pending.is_empty() || queued > 0 {
                         let mut peek = pending.clone();
@@ -195,6 +197,7 @@ impl Handle {
                         return Err(e);
                     }
                 }
+                State::Plain { .. } => {}
             }
             let name = self.tls_name.as_deref().ok_or_else(|| {
                 Error::invalid(format!(
