@@ -169,6 +169,47 @@
 #define TU_UDP_MAX_DATAGRAM 65507
 
 /**
+ * `tu_wants` bit: call again when the socket is readable (poll `POLLIN`).
+ */
+#define TU_WANT_READ 1
+
+/**
+ * `tu_wants` bit: call again when the socket is writable (poll `POLLOUT`).
+ */
+#define TU_WANT_WRITE 2
+
+/**
+ * `tu_set_timeout` bit: the limit on each `tu_read` (option `read_timeout`).
+ */
+#define TU_TIMEOUT_READ 1
+
+/**
+ * `tu_set_timeout` bit: the limit on each `tu_write` (option `write_timeout`).
+ */
+#define TU_TIMEOUT_WRITE 2
+
+/**
+ * `tu_set_timeout` bit: the limit on a TLS handshake started by
+ * `tu_enable_crypto` (option `timeout`, which also bounded the connect).
+ */
+#define TU_TIMEOUT_CONNECT 4
+
+/**
+ * `tu_shutdown`: no more reading.
+ */
+#define TU_SHUT_RD 0
+
+/**
+ * `tu_shutdown`: no more writing (TLS: close_notify first); the peer sees EOF.
+ */
+#define TU_SHUT_WR 1
+
+/**
+ * `tu_shutdown`: both.
+ */
+#define TU_SHUT_RDWR 2
+
+/**
  * An open connection. Opaque: made by `tu_connect`/`tu_connect_opts`,
  * released by `tu_close`.
  */
@@ -260,8 +301,10 @@ struct tu_handle *tu_connect_opts(const char *url, const struct tu_options *opts
  * to plaintext; bytes the peer sent after its close_notify are kept for
  * `tu_read`. Legacy methods give `TU_E_INSECURE_PROTOCOL`.
  *
- * Returns TU_OK or a TU_E_* code (message via `tu_last_error`).
- * Not to be called while another thread reads or writes `h`.
+ * Returns TU_OK or a TU_E_* code (message via `tu_last_error`). In
+ * non-blocking mode TU_E_WOULD_BLOCK means "not finished": poll for
+ * `tu_wants(h)` and call again with the same method; it goes on where it
+ * stopped. Not to be called while another thread reads or writes `h`.
  */
 int32_t tu_enable_crypto(struct tu_handle *h, int32_t method);
 
@@ -273,8 +316,10 @@ int32_t tu_enable_crypto(struct tu_handle *h, int32_t method);
  * passes, `-TU_E_TRUNCATED` when a TLS peer closed without close_notify (after
  * all data was delivered) or a UDP datagram did not fit (its real size is
  * in the message). On `udp://` one read is one datagram. `len` 0 is
- * `-TU_E_INVALID_ARGUMENT`. One `tu_read` may run while another thread is in
- * `tu_write` on the same handle.
+ * `-TU_E_INVALID_ARGUMENT`. On a non-blocking handle, `-TU_E_WOULD_BLOCK`
+ * when nothing can be read now (see `tu_set_nonblocking`: read until then
+ * before you poll). After `tu_shutdown` of reading, `-TU_E_STATE`. One
+ * `tu_read` may run while another thread is in `tu_write` on the same handle.
  */
 intptr_t tu_read(struct tu_handle *h, void *buf, size_t len);
 
@@ -282,8 +327,11 @@ intptr_t tu_read(struct tu_handle *h, void *buf, size_t len);
  * Writes `len` bytes from `buf`: all of them, unless `write_timeout`
  * passes part way (then the count that went out). Returns the count (> 0)
  * or -(TU_E_* code). Never raises SIGPIPE: a closed peer is `-TU_E_IO`. On
- * `udp://` one write is one datagram (at most 65,507 bytes). One `tu_write`
- * may run while another thread is in `tu_read` on the same handle.
+ * `udp://` one write is one datagram (at most 65,507 bytes). On a
+ * non-blocking handle, the count accepted now (maybe less than `len`), or
+ * `-TU_E_WOULD_BLOCK` when none was: then nothing was taken and the same
+ * bytes may be offered again. One `tu_write` may run while another thread
+ * is in `tu_read` on the same handle.
  */
 intptr_t tu_write(struct tu_handle *h, const void *buf, size_t len);
 
@@ -362,6 +410,171 @@ const char *tu_strerror(int32_t code);
  * Static string.
  */
 const char *tu_code_name(int32_t code);
+
+/**
+ * fsockopen style: opens `host` (`"example.com"`, `"tls://example.com"`,
+ * `"udp://10.0.0.1"`, a bare IPv6 literal such as `"fe80::1"`, or
+ * `"unix:///run/app.sock"` with port 0) at `port`.
+ *
+ * `port` is 1..65535, or 0 when `host` carries the port
+ * (`"tls://example.com:443"`) or names a Unix socket. A port in both places
+ * is TU_E_URL ("port given twice"); a port out of range is TU_E_URL.
+ * Otherwise it behaves exactly as `tu_connect_opts` (`opts` may be NULL).
+ *
+ * Returns a new handle, owned by the caller and released with `tu_close`;
+ * NULL on failure, with the code and message in `*err` (may be NULL).
+ * `host` and `opts` are borrowed for the call only.
+ */
+struct tu_handle *tu_connect_host(const char *host, int32_t port, const struct tu_options *opts, struct tu_error *err);
+
+/**
+ * Switches non-blocking mode on (`nonblocking` = 1) or off (0); handles
+ * start blocking. Returns TU_OK, or TU_E_INVALID_ARGUMENT for another value.
+ *
+ * With it on, `tu_read`, `tu_write`, `tu_enable_crypto` and `tu_shutdown`
+ * never wait: where they would, they return TU_E_WOULD_BLOCK (negated for
+ * read and write) and `tu_wants` tells which readiness to poll `tu_fileno`
+ * for. The rules:
+ *  - read until TU_E_WOULD_BLOCK before you poll: TLS may hold decrypted
+ *    bytes the socket no longer shows (`tu_pending` counts them);
+ *  - a TLS read may need the socket writable and a TLS write readable:
+ *    poll for what `tu_wants` says, not for what you are doing;
+ *  - `tu_write` returns the bytes it accepted (maybe fewer than `len`);
+ *    after TU_E_WOULD_BLOCK nothing was taken, so repeating the call with
+ *    the same bytes is safe and duplicates nothing;
+ *  - a TLS handshake started by `tu_enable_crypto` that returns
+ *    TU_E_WOULD_BLOCK goes on where it stopped when you call
+ *    `tu_enable_crypto` again with the same method (as PHP's
+ *    `stream_socket_enable_crypto` returning 0); reads and writes before
+ *    it returns TU_OK are TU_E_STATE;
+ *  - time limits do not apply to calls that return TU_E_WOULD_BLOCK; your
+ *    poll timeout is the limit. `tu_connect*` always blocks (bounded by
+ *    the `timeout` option).
+ *
+ * Not to be called while another thread reads or writes `h`.
+ */
+int32_t tu_set_nonblocking(struct tu_handle *h, int32_t nonblocking);
+
+/**
+ * After a call on `h` returned TU_E_WOULD_BLOCK: what it waits for, as
+ * bits — TU_WANT_READ (1: poll `tu_fileno` for POLLIN) and/or
+ * TU_WANT_WRITE (2: POLLOUT). A TLS read may want the socket writable (to
+ * send queued records first) and a handshake either way, so poll for what
+ * this says, not for what you are doing. Ask right after the call that
+ * returned TU_E_WOULD_BLOCK: the next call on `h` that reaches the socket
+ * resets it. 0 when the last call did not block, or `h` is NULL.
+ */
+int32_t tu_wants(const struct tu_handle *h);
+
+/**
+ * The number of bytes a `tu_read` can return without touching the
+ * socket: decrypted TLS data held inside (poll on `tu_fileno` cannot see
+ * it), or plaintext kept when TLS was turned off. 0 when there are none or
+ * `h` is NULL. Undecrypted bytes are not counted: read until
+ * TU_E_WOULD_BLOCK before you poll.
+ */
+size_t tu_pending(const struct tu_handle *h);
+
+/**
+ * Changes time limits on an open handle, from the next call on:
+ * `which` is TU_TIMEOUT_READ (1, each `tu_read`), TU_TIMEOUT_WRITE (2, each
+ * `tu_write`) and/or TU_TIMEOUT_CONNECT (4, a TLS handshake or shutdown by
+ * `tu_enable_crypto`), or'ed. `milliseconds` > 0 is the limit, < 0 means no
+ * limit; 0 is TU_E_INVALID_ARGUMENT (use `tu_set_nonblocking` for polling).
+ * A limit is one deadline for the whole call: a peer that drip-feeds bytes
+ * and signals (EINTR) cannot stretch it. Returns TU_OK or a code.
+ *
+ * May be called while another thread is in `tu_read` or `tu_write`; a call
+ * already waiting keeps the limit it started with.
+ */
+int32_t tu_set_timeout(struct tu_handle *h, int32_t which, int64_t milliseconds);
+
+/**
+ * Shuts down one or both directions: TU_SHUT_RD (0), TU_SHUT_WR (1) or
+ * TU_SHUT_RDWR (2). TU_SHUT_WR on TLS sends close_notify first (waiting up
+ * to the write limit for room; non-blocking: TU_E_WOULD_BLOCK, call again),
+ * then the peer sees EOF; reading goes on. Afterwards, reading (or
+ * writing) that direction is TU_E_STATE, and so is `tu_enable_crypto`.
+ *
+ * May be called from another thread while a `tu_read` waits on `h`: that
+ * read then returns promptly (-TU_E_STATE). Still call `tu_close` later.
+ * Returns TU_OK or a code.
+ */
+int32_t tu_shutdown(struct tu_handle *h, int32_t how);
+
+/**
+ * Writes the local address of the connection into `buf` (`len` bytes,
+ * NUL included): "127.0.0.1:5555", "[::1]:5555", "[fe80::1%2]:80", a Unix
+ * socket path, "@name" for an automatic (abstract) Unix address, or "" for
+ * an unnamed one. Returns TU_OK, or TU_E_INVALID_ARGUMENT if `buf` is NULL
+ * or too small (the message gives the size needed; `buf` is then not
+ * written), or TU_E_IO. 64 bytes fit any IP address; 110 any Unix path.
+ */
+int32_t tu_local_address(const struct tu_handle *h, char *buf, size_t len);
+
+/**
+ * Like `tu_local_address`, for the peer's address (for udg://, the path
+ * of the socket connected to).
+ */
+int32_t tu_peer_address(const struct tu_handle *h, char *buf, size_t len);
+
+/**
+ * The key-exchange group of the TLS session ("X25519MLKEM768" when both
+ * sides have the post-quantum hybrid, else e.g. "X25519", "secp256r1").
+ * NULL when TLS is not on, and for a resumed TLS 1.2 session (which has no
+ * key exchange). The string is static: do not free it.
+ */
+const char *tu_tls_group(const struct tu_handle *h);
+
+/**
+ * Copies the protocol agreed by ALPN ("h2", "http/1.1"; see
+ * `ssl.alpn_protocols`) and its NUL into `buf` (`len` bytes). When none was
+ * agreed, writes "" and returns TU_OK. Returns TU_E_INVALID_ARGUMENT if `buf`
+ * is NULL or too small (`buf` is then not written; the message gives the
+ * size needed), TU_E_STATE when TLS is not on. 256 bytes always suffice.
+ */
+int32_t tu_tls_alpn(const struct tu_handle *h, char *buf, size_t len);
+
+/**
+ * 1 if the TLS session was resumed from an earlier connection with the same
+ * options (TLS 1.3 ticket, TLS 1.2 session ID or ticket), 0 for a full
+ * handshake, -1 when TLS is not on (or `h` is NULL).
+ */
+int32_t tu_tls_resumed(const struct tu_handle *h);
+
+/**
+ * 1 when the server's chain was verified to a trusted root (or the
+ * certificate is listed in `ssl.cafile`/`ssl.capath`) and its name checked;
+ * 0 when verification was relaxed (`ssl.verify_peer` or
+ * `ssl.verify_peer_name` off, or the certificate was let through only by
+ * `ssl.allow_self_signed`); -1 when TLS is not on (or `h` is NULL). A
+ * matching `ssl.peer_fingerprint` alone does not count as verified.
+ */
+int32_t tu_tls_peer_verified(const struct tu_handle *h);
+
+/**
+ * Copies the name sent by SNI and its NUL into `buf` (`len` bytes): ""
+ * when none was sent (an IP address, or `ssl.SNI_enabled` off). Returns
+ * TU_OK, TU_E_INVALID_ARGUMENT if `buf` is NULL or too small (not written;
+ * the message gives the size needed), TU_E_STATE when TLS is not on. 256
+ * bytes always suffice.
+ */
+int32_t tu_tls_sni(const struct tu_handle *h, char *buf, size_t len);
+
+/**
+ * The DER encoding of certificate `index` of the chain the server sent (0
+ * = its own certificate, then the intermediates as sent), captured when
+ * the option `ssl.capture_peer_cert` was set.
+ *
+ * Returns the certificate's full size in bytes. With `buf` NULL or `len`
+ * 0, only the size is returned (ask first, then call again with a buffer
+ * that large); otherwise the certificate is copied into `buf`, which must
+ * hold it all. Negative codes: -TU_E_STATE when TLS is not on or
+ * `ssl.capture_peer_cert` was not set, -TU_E_INVALID_ARGUMENT for an
+ * `index` past the end of the chain or a `buf` too small (not written).
+ * The data is copied; nothing to free.
+ */
+intptr_t tu_tls_peer_cert(const struct tu_handle *h, size_t index, void *buf, size_t len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -247,8 +247,10 @@ pub extern "C" fn tu_connect_opts(url: *const c_char, opts: *const tu_options, e
 /// to plaintext; bytes the peer sent after its close_notify are kept for
 /// `tu_read`. Legacy methods give `TU_E_INSECURE_PROTOCOL`.
 ///
-/// Returns TU_OK or a TU_E_* code (message via `tu_last_error`).
-/// Not to be called while another thread reads or writes `h`.
+/// Returns TU_OK or a TU_E_* code (message via `tu_last_error`). In
+/// non-blocking mode TU_E_WOULD_BLOCK means "not finished": poll for
+/// `tu_wants(h)` and call again with the same method; it goes on where it
+/// stopped. Not to be called while another thread reads or writes `h`.
 #[no_mangle]
 pub extern "C" fn tu_enable_crypto(h: *mut tu_handle, method: i32) -> i32 {
     code_of(on_handle(h, |h| h.enable_crypto(method)))
@@ -261,8 +263,10 @@ pub extern "C" fn tu_enable_crypto(h: *mut tu_handle, method: i32) -> i32 {
 /// passes, `-TU_E_TRUNCATED` when a TLS peer closed without close_notify (after
 /// all data was delivered) or a UDP datagram did not fit (its real size is
 /// in the message). On `udp://` one read is one datagram. `len` 0 is
-/// `-TU_E_INVALID_ARGUMENT`. One `tu_read` may run while another thread is in
-/// `tu_write` on the same handle.
+/// `-TU_E_INVALID_ARGUMENT`. On a non-blocking handle, `-TU_E_WOULD_BLOCK`
+/// when nothing can be read now (see `tu_set_nonblocking`: read until then
+/// before you poll). After `tu_shutdown` of reading, `-TU_E_STATE`. One
+/// `tu_read` may run while another thread is in `tu_write` on the same handle.
 #[no_mangle]
 pub extern "C" fn tu_read(h: *mut tu_handle, buf: *mut c_void, len: libc::size_t) -> libc::intptr_t {
     let r = on_handle(h, |h| {
@@ -284,8 +288,11 @@ pub extern "C" fn tu_read(h: *mut tu_handle, buf: *mut c_void, len: libc::size_t
 /// Writes `len` bytes from `buf`: all of them, unless `write_timeout`
 /// passes part way (then the count that went out). Returns the count (> 0)
 /// or -(TU_E_* code). Never raises SIGPIPE: a closed peer is `-TU_E_IO`. On
-/// `udp://` one write is one datagram (at most 65,507 bytes). One `tu_write`
-/// may run while another thread is in `tu_read` on the same handle.
+/// `udp://` one write is one datagram (at most 65,507 bytes). On a
+/// non-blocking handle, the count accepted now (maybe less than `len`), or
+/// `-TU_E_WOULD_BLOCK` when none was: then nothing was taken and the same
+/// bytes may be offered again. One `tu_write` may run while another thread
+/// is in `tu_read` on the same handle.
 #[no_mangle]
 pub extern "C" fn tu_write(h: *mut tu_handle, buf: *const c_void, len: libc::size_t) -> libc::intptr_t {
     let r = on_handle(h, |h| {
@@ -478,3 +485,293 @@ fn static_text(s: Option<&'static str>) -> *const c_char {
     c.as_ptr()
 }
 
+
+// ---------------------------------------------------------------------------
+// Connections in full: fsockopen style, non-blocking use, time limits,
+// shutdown, addresses
+
+/// fsockopen style: opens `host` (`"example.com"`, `"tls://example.com"`,
+/// `"udp://10.0.0.1"`, a bare IPv6 literal such as `"fe80::1"`, or
+/// `"unix:///run/app.sock"` with port 0) at `port`.
+///
+/// `port` is 1..65535, or 0 when `host` carries the port
+/// (`"tls://example.com:443"`) or names a Unix socket. A port in both places
+/// is TU_E_URL ("port given twice"); a port out of range is TU_E_URL.
+/// Otherwise it behaves exactly as `tu_connect_opts` (`opts` may be NULL).
+///
+/// Returns a new handle, owned by the caller and released with `tu_close`;
+/// NULL on failure, with the code and message in `*err` (may be NULL).
+/// `host` and `opts` are borrowed for the call only.
+#[no_mangle]
+pub extern "C" fn tu_connect_host(host: *const c_char, port: i32, opts: *const tu_options, err: *mut tu_error) -> *mut tu_handle {
+    let err = reset(err);
+    let r = boundary(|| {
+        let host = text(host, "host")?;
+        let defaults;
+        let opts = if opts.is_null() {
+            defaults = Options::default();
+            &defaults
+        } else {
+            options_ref(opts)?
+        };
+        Handle::connect_host(host, port, opts)
+    });
+    match r {
+        Ok(h) => Box::into_raw(Box::new(h)) as *mut tu_handle,
+        Err(e) => {
+            fill(err, &e);
+            ptr::null_mut()
+        }
+    }
+}
+
+/// Switches non-blocking mode on (`nonblocking` = 1) or off (0); handles
+/// start blocking. Returns TU_OK, or TU_E_INVALID_ARGUMENT for another value.
+///
+/// With it on, `tu_read`, `tu_write`, `tu_enable_crypto` and `tu_shutdown`
+/// never wait: where they would, they return TU_E_WOULD_BLOCK (negated for
+/// read and write) and `tu_wants` tells which readiness to poll `tu_fileno`
+/// for. The rules:
+///  - read until TU_E_WOULD_BLOCK before you poll: TLS may hold decrypted
+///    bytes the socket no longer shows (`tu_pending` counts them);
+///  - a TLS read may need the socket writable and a TLS write readable:
+///    poll for what `tu_wants` says, not for what you are doing;
+///  - `tu_write` returns the bytes it accepted (maybe fewer than `len`);
+///    after TU_E_WOULD_BLOCK nothing was taken, so repeating the call with
+///    the same bytes is safe and duplicates nothing;
+///  - a TLS handshake started by `tu_enable_crypto` that returns
+///    TU_E_WOULD_BLOCK goes on where it stopped when you call
+///    `tu_enable_crypto` again with the same method (as PHP's
+///    `stream_socket_enable_crypto` returning 0); reads and writes before
+///    it returns TU_OK are TU_E_STATE;
+///  - time limits do not apply to calls that return TU_E_WOULD_BLOCK; your
+///    poll timeout is the limit. `tu_connect*` always blocks (bounded by
+///    the `timeout` option).
+///
+/// Not to be called while another thread reads or writes `h`.
+#[no_mangle]
+pub extern "C" fn tu_set_nonblocking(h: *mut tu_handle, nonblocking: i32) -> i32 {
+    code_of(on_handle(h, |h| match nonblocking {
+        0 | 1 => {
+            h.set_nonblocking(nonblocking == 1);
+            Ok(())
+        }
+        other => Err(Error::invalid(format!("tu_set_nonblocking: {other} is neither 1 (on) nor 0 (off)"))),
+    }))
+}
+
+/// After a call on `h` returned TU_E_WOULD_BLOCK: what it waits for, as
+/// bits — TU_WANT_READ (1: poll `tu_fileno` for POLLIN) and/or
+/// TU_WANT_WRITE (2: POLLOUT). A TLS read may want the socket writable (to
+/// send queued records first) and a handshake either way, so poll for what
+/// this says, not for what you are doing. Ask right after the call that
+/// returned TU_E_WOULD_BLOCK: the next call on `h` that reaches the socket
+/// resets it. 0 when the last call did not block, or `h` is NULL.
+#[no_mangle]
+pub extern "C" fn tu_wants(h: *const tu_handle) -> i32 {
+    boundary(|| Ok(handle_ref(h)?.wants())).unwrap_or(0)
+}
+
+/// The number of bytes a `tu_read` can return without touching the
+/// socket: decrypted TLS data held inside (poll on `tu_fileno` cannot see
+/// it), or plaintext kept when TLS was turned off. 0 when there are none or
+/// `h` is NULL. Undecrypted bytes are not counted: read until
+/// TU_E_WOULD_BLOCK before you poll.
+#[no_mangle]
+pub extern "C" fn tu_pending(h: *const tu_handle) -> libc::size_t {
+    boundary(|| Ok(handle_ref(h)?.pending())).unwrap_or(0)
+}
+
+/// Changes time limits on an open handle, from the next call on:
+/// `which` is TU_TIMEOUT_READ (1, each `tu_read`), TU_TIMEOUT_WRITE (2, each
+/// `tu_write`) and/or TU_TIMEOUT_CONNECT (4, a TLS handshake or shutdown by
+/// `tu_enable_crypto`), or'ed. `milliseconds` > 0 is the limit, < 0 means no
+/// limit; 0 is TU_E_INVALID_ARGUMENT (use `tu_set_nonblocking` for polling).
+/// A limit is one deadline for the whole call: a peer that drip-feeds bytes
+/// and signals (EINTR) cannot stretch it. Returns TU_OK or a code.
+///
+/// May be called while another thread is in `tu_read` or `tu_write`; a call
+/// already waiting keeps the limit it started with.
+#[no_mangle]
+pub extern "C" fn tu_set_timeout(h: *mut tu_handle, which: i32, milliseconds: i64) -> i32 {
+    code_of(on_handle(h, |h| h.set_timeout(which, milliseconds)))
+}
+
+/// Shuts down one or both directions: TU_SHUT_RD (0), TU_SHUT_WR (1) or
+/// TU_SHUT_RDWR (2). TU_SHUT_WR on TLS sends close_notify first (waiting up
+/// to the write limit for room; non-blocking: TU_E_WOULD_BLOCK, call again),
+/// then the peer sees EOF; reading goes on. Afterwards, reading (or
+/// writing) that direction is TU_E_STATE, and so is `tu_enable_crypto`.
+///
+/// May be called from another thread while a `tu_read` waits on `h`: that
+/// read then returns promptly (-TU_E_STATE). Still call `tu_close` later.
+/// Returns TU_OK or a code.
+#[no_mangle]
+pub extern "C" fn tu_shutdown(h: *mut tu_handle, how: i32) -> i32 {
+    code_of(on_handle(h, |h| h.shutdown(how)))
+}
+
+/// Writes the local address of the connection into `buf` (`len` bytes,
+/// NUL included): "127.0.0.1:5555", "[::1]:5555", "[fe80::1%2]:80", a Unix
+/// socket path, "@name" for an automatic (abstract) Unix address, or "" for
+/// an unnamed one. Returns TU_OK, or TU_E_INVALID_ARGUMENT if `buf` is NULL
+/// or too small (the message gives the size needed; `buf` is then not
+/// written), or TU_E_IO. 64 bytes fit any IP address; 110 any Unix path.
+#[no_mangle]
+pub extern "C" fn tu_local_address(h: *const tu_handle, buf: *mut c_char, len: libc::size_t) -> i32 {
+    code_of(on_handle(h, |h| copy_address(h.local_address()?, buf, len, "tu_local_address")))
+}
+
+/// Like `tu_local_address`, for the peer's address (for udg://, the path
+/// of the socket connected to).
+#[no_mangle]
+pub extern "C" fn tu_peer_address(h: *const tu_handle, buf: *mut c_char, len: libc::size_t) -> i32 {
+    code_of(on_handle(h, |h| copy_address(h.peer_address()?, buf, len, "tu_peer_address")))
+}
+
+/// Copies `addr` and its NUL into the caller's `buf` of `len` bytes, or
+/// says how many bytes it needs.
+fn copy_address(addr: String, buf: *mut c_char, len: usize, what: &str) -> Result<()> {
+    if buf.is_null() {
+        return Err(Error::invalid(format!("{what}: buf is NULL")));
+    }
+    if len < addr.len() + 1 {
+        return Err(Error::invalid(format!(
+            "{what}: a buffer of {len} bytes is too small for \"{addr}\" ({} bytes with its NUL)",
+            addr.len() + 1
+        )));
+    }
+    // SAFETY: the caller passes `buf` writable for `len` bytes, and `len`
+    // is at least addr.len() + 1.
+    let out = unsafe { std::slice::from_raw_parts_mut(buf, addr.len() + 1) };
+    copy_text(out, &addr);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// TLS connection info: group, ALPN, resumption, verification, SNI, the
+// peer's certificates
+
+/// The key-exchange group of the TLS session ("X25519MLKEM768" when both
+/// sides have the post-quantum hybrid, else e.g. "X25519", "secp256r1").
+/// NULL when TLS is not on, and for a resumed TLS 1.2 session (which has no
+/// key exchange). The string is static: do not free it.
+#[no_mangle]
+pub extern "C" fn tu_tls_group(h: *const tu_handle) -> *const c_char {
+    static_text(boundary(|| Ok(handle_ref(h)?.with_tls(|s| s.group_name()).flatten())).ok().flatten())
+}
+
+/// Copies the protocol agreed by ALPN ("h2", "http/1.1"; see
+/// `ssl.alpn_protocols`) and its NUL into `buf` (`len` bytes). When none was
+/// agreed, writes "" and returns TU_OK. Returns TU_E_INVALID_ARGUMENT if `buf`
+/// is NULL or too small (`buf` is then not written; the message gives the
+/// size needed), TU_E_STATE when TLS is not on. 256 bytes always suffice.
+#[no_mangle]
+pub extern "C" fn tu_tls_alpn(h: *const tu_handle, buf: *mut c_char, len: libc::size_t) -> i32 {
+    code_of(on_handle(h, |h| {
+        let alpn = h
+            .with_tls(|s| s.alpn().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default())
+            .ok_or_else(|| Error::state("tu_tls_alpn: TLS is not on for this connection"))?;
+        copy_info_text(&alpn, buf, len, "tu_tls_alpn")
+    }))
+}
+
+/// 1 if the TLS session was resumed from an earlier connection with the same
+/// options (TLS 1.3 ticket, TLS 1.2 session ID or ticket), 0 for a full
+/// handshake, -1 when TLS is not on (or `h` is NULL).
+#[no_mangle]
+pub extern "C" fn tu_tls_resumed(h: *const tu_handle) -> i32 {
+    boundary(|| Ok(handle_ref(h)?.with_tls(|s| i32::from(s.resumed())))).ok().flatten().unwrap_or(-1)
+}
+
+/// 1 when the server's chain was verified to a trusted root (or the
+/// certificate is listed in `ssl.cafile`/`ssl.capath`) and its name checked;
+/// 0 when verification was relaxed (`ssl.verify_peer` or
+/// `ssl.verify_peer_name` off, or the certificate was let through only by
+/// `ssl.allow_self_signed`); -1 when TLS is not on (or `h` is NULL). A
+/// matching `ssl.peer_fingerprint` alone does not count as verified.
+#[no_mangle]
+pub extern "C" fn tu_tls_peer_verified(h: *const tu_handle) -> i32 {
+    boundary(|| Ok(handle_ref(h)?.with_tls(|s| i32::from(s.peer_verified())))).ok().flatten().unwrap_or(-1)
+}
+
+/// Copies the name sent by SNI and its NUL into `buf` (`len` bytes): ""
+/// when none was sent (an IP address, or `ssl.SNI_enabled` off). Returns
+/// TU_OK, TU_E_INVALID_ARGUMENT if `buf` is NULL or too small (not written;
+/// the message gives the size needed), TU_E_STATE when TLS is not on. 256
+/// bytes always suffice.
+#[no_mangle]
+pub extern "C" fn tu_tls_sni(h: *const tu_handle, buf: *mut c_char, len: libc::size_t) -> i32 {
+    code_of(on_handle(h, |h| {
+        let sni = h
+            .with_tls(|s| s.sni().unwrap_or("").to_string())
+            .ok_or_else(|| Error::state("tu_tls_sni: TLS is not on for this connection"))?;
+        copy_info_text(&sni, buf, len, "tu_tls_sni")
+    }))
+}
+
+/// The DER encoding of certificate `index` of the chain the server sent (0
+/// = its own certificate, then the intermediates as sent), captured when
+/// the option `ssl.capture_peer_cert` was set.
+///
+/// Returns the certificate's full size in bytes. With `buf` NULL or `len`
+/// 0, only the size is returned (ask first, then call again with a buffer
+/// that large); otherwise the certificate is copied into `buf`, which must
+/// hold it all. Negative codes: -TU_E_STATE when TLS is not on or
+/// `ssl.capture_peer_cert` was not set, -TU_E_INVALID_ARGUMENT for an
+/// `index` past the end of the chain or a `buf` too small (not written).
+/// The data is copied; nothing to free.
+#[no_mangle]
+pub extern "C" fn tu_tls_peer_cert(h: *const tu_handle, index: libc::size_t, buf: *mut c_void, len: libc::size_t) -> libc::intptr_t {
+    let r = on_handle(h, |h| {
+        let cert: Vec<u8> = h
+            .with_tls(|s| match s.captured_chain() {
+                None => Err(Error::state("tu_tls_peer_cert: the peer's certificates were not captured; set the option ssl.capture_peer_cert")),
+                Some(chain) => match chain.get(index) {
+                    Some(c) => Ok(c.as_ref().to_vec()),
+                    None => Err(Error::invalid(format!(
+                        "tu_tls_peer_cert: index {index} is past the end of the server's chain of {} certificate(s)",
+                        chain.len()
+                    ))),
+                },
+            })
+            .ok_or_else(|| Error::state("tu_tls_peer_cert: TLS is not on for this connection"))??;
+        if buf.is_null() || len == 0 {
+            return Ok(cert.len());
+        }
+        if len < cert.len() {
+            return Err(Error::invalid(format!(
+                "tu_tls_peer_cert: a buffer of {len} bytes is too small for certificate {index} ({} bytes)",
+                cert.len()
+            )));
+        }
+        // SAFETY: the caller passes `buf` writable for `len` bytes, and
+        // `len` is at least cert.len().
+        let out = unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, cert.len()) };
+        out.copy_from_slice(&cert);
+        Ok(cert.len())
+    });
+    match r {
+        Ok(n) => n as isize,
+        Err(e) => -(e.code as isize),
+    }
+}
+
+/// Copies `s` and its NUL into the caller's `buf` of `len` bytes, or says
+/// how many bytes it needs.
+fn copy_info_text(s: &str, buf: *mut c_char, len: usize, what: &str) -> Result<()> {
+    if buf.is_null() {
+        return Err(Error::invalid(format!("{what}: buf is NULL")));
+    }
+    if len < s.len() + 1 {
+        return Err(Error::invalid(format!(
+            "{what}: a buffer of {len} bytes is too small for \"{s}\" ({} bytes with its NUL)",
+            s.len() + 1
+        )));
+    }
+    // SAFETY: the caller passes `buf` writable for `len` bytes, and `len`
+    // is at least s.len() + 1.
+    let out = unsafe { std::slice::from_raw_parts_mut(buf, s.len() + 1) };
+    copy_text(out, s);
+    Ok(())
+}

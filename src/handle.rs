@@ -1,18 +1,23 @@
 //! A connection: the socket, its TLS session if any, and the rules for
-//! reading, writing and switching TLS on and off.
+//! reading, writing, switching TLS on and off, timeouts, non-blocking use
+//! and shutdown.
 //!
 //! Full duplex: one reader and one writer may use a handle at once. The
 //! socket is non-blocking; waiting happens in `poll` with no lock held, and
 //! the lock guards only the TLS state while rustls is fed or drained.
+//! Settings that change on an open handle (time limits, non-blocking mode,
+//! shutdown) are atomics, read at the start of each call.
 
-use crate::error::{Error, Result, TU_E_INSECURE_PROTOCOL, TU_E_INVALID_ARGUMENT, TU_E_TRUNCATED};
+use crate::error::{Error, Result, TU_E_INSECURE_PROTOCOL, TU_E_INVALID_ARGUMENT, TU_E_REFUSED, TU_E_TRUNCATED, TU_E_WOULD_BLOCK};
 use crate::net::{self, Deadline, Want};
 use crate::options::{Limit, Options};
 use crate::tls::{self, Session, Versions};
 use crate::url::{Host, Transport, Url};
 use socket2::Socket;
 use std::io;
+use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -37,26 +42,83 @@ pub const TU_CRYPTO_TLSV1_1: i32 = 13;
 /// is TU_E_INVALID_ARGUMENT.
 pub const TU_UDP_MAX_DATAGRAM: usize = 65_507;
 
+/// `tu_wants` bit: call again when the socket is readable (poll `POLLIN`).
+pub const TU_WANT_READ: i32 = 1;
+/// `tu_wants` bit: call again when the socket is writable (poll `POLLOUT`).
+pub const TU_WANT_WRITE: i32 = 2;
+
+/// `tu_set_timeout` bit: the limit on each `tu_read` (option `read_timeout`).
+pub const TU_TIMEOUT_READ: i32 = 1;
+/// `tu_set_timeout` bit: the limit on each `tu_write` (option `write_timeout`).
+pub const TU_TIMEOUT_WRITE: i32 = 2;
+/// `tu_set_timeout` bit: the limit on a TLS handshake started by
+/// `tu_enable_crypto` (option `timeout`, which also bounded the connect).
+pub const TU_TIMEOUT_CONNECT: i32 = 4;
+
+/// `tu_shutdown`: no more reading.
+pub const TU_SHUT_RD: i32 = 0;
+/// `tu_shutdown`: no more writing (TLS: close_notify first); the peer sees EOF.
+pub const TU_SHUT_WR: i32 = 1;
+/// `tu_shutdown`: both.
+pub const TU_SHUT_RDWR: i32 = 2;
+
 /// How long `close` waits for a queued close_notify to leave.
 const CLOSE_GRACE: Duration = Duration::from_millis(250);
+/// The longest limit `tu_set_timeout` takes (as the options: 1e9 s).
+const MAX_TIMEOUT_MS: i64 = 1_000_000_000_000;
+/// A time limit in an atomic: nanoseconds, `NO_LIMIT` for none.
+const NO_LIMIT: u64 = u64::MAX;
 
 enum State {
     /// Plaintext; `pending` holds bytes that came after the peer's
     /// close_notify when TLS was turned off, returned before the socket's.
     Plain { pending: Vec<u8> },
-    Tls { session: Box<Session>, starttls: bool },
+    /// TLS on, being started (`session.is_handshaking()`), or being turned
+    /// off (`off` holds the plaintext gathered so far).
+    Tls { session: Box<Session>, starttls: bool, versions: Versions, off: Option<Vec<u8>> },
     /// Unusable after a failure that leaves the stream in an unknown state.
     Failed(Error),
+}
+
+/// A time limit that can change while the handle is in use.
+struct AtomicLimit(AtomicU64);
+
+impl AtomicLimit {
+    fn new(limit: Limit) -> Self {
+        let a = AtomicLimit(AtomicU64::new(NO_LIMIT));
+        a.set(limit);
+        a
+    }
+    fn set(&self, limit: Limit) {
+        let n = limit.map_or(NO_LIMIT, |d| u64::try_from(d.as_nanos()).unwrap_or(NO_LIMIT - 1).min(NO_LIMIT - 1));
+        self.0.store(n, Ordering::Relaxed);
+    }
+    fn get(&self) -> Limit {
+        match self.0.load(Ordering::Relaxed) {
+            NO_LIMIT => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
 }
 
 pub struct Handle {
     sock: Socket,
     transport: Transport,
-    /// The name TLS verifies and sends: `ssl.peer_name` or the URL's host.
+    /// The name TLS verifies and sends: `ssl.peer_name` or the URL's host,
+    /// without a trailing dot.
     tls_name: Option<String>,
     opts: Options,
     state: Mutex<State>,
     last_error: Mutex<Option<Error>>,
+    read_timeout: AtomicLimit,
+    write_timeout: AtomicLimit,
+    connect_timeout: AtomicLimit,
+    nonblocking: AtomicBool,
+    /// TU_WANT_* bits of the last call that said TU_E_WOULD_BLOCK; a call
+    /// that gets as far as touching the socket clears them first.
+    wants: AtomicU8,
+    shut_rd: AtomicBool,
+    shut_wr: AtomicBool,
 }
 
 /// Which TLS versions a method asks for, or why it is refused.
@@ -85,12 +147,33 @@ fn versions_for(method: i32) -> Result<Option<Versions>> {
     }
 }
 
+fn versions_name(v: Versions) -> &'static str {
+    match v {
+        Versions::Any => "TU_CRYPTO_ANY",
+        Versions::Tls12 => "TU_CRYPTO_TLSV1_2",
+        Versions::Tls13 => "TU_CRYPTO_TLSV1_3",
+    }
+}
+
 fn transport_versions(t: Transport) -> Versions {
     match t {
         Transport::TlsV1_2 => Versions::Tls12,
         Transport::TlsV1_3 => Versions::Tls13,
         _ => Versions::Any,
     }
+}
+
+fn want_bits(read: bool, write: bool) -> u8 {
+    (if read { TU_WANT_READ as u8 } else { 0 }) | (if write { TU_WANT_WRITE as u8 } else { 0 })
+}
+
+fn would_block(what: &str, bits: u8) -> Error {
+    let dir = match (bits & TU_WANT_READ as u8 != 0, bits & TU_WANT_WRITE as u8 != 0) {
+        (true, true) => "readable or writable",
+        (false, true) => "writable",
+        _ => "readable",
+    };
+    Error::new(TU_E_WOULD_BLOCK, format!("{what} would block (non-blocking handle): call again when the socket is {dir} (tu_wants)"))
 }
 
 impl Handle {
@@ -100,15 +183,29 @@ impl Handle {
         Handle::connect_url(&crate::url::parse(url)?, opts)
     }
 
+    /// fsockopen style: `host` may carry a scheme and a bare IPv6 literal;
+    /// `port` 0 means the port is in `host`. A port in both places is TU_E_URL.
+    pub fn connect_host(host: &str, port: i32, opts: &Options) -> Result<Handle> {
+        let port = u16::try_from(port).map_err(|_| {
+            Error::url(format!("port {port} out of range (1..65535, or 0 when the address carries the port)"))
+        })?;
+        Handle::connect_url(&crate::url::parse_with_port(host, port)?, opts)
+    }
+
     pub fn connect_url(url: &Url, opts: &Options) -> Result<Handle> {
         let deadline = Deadline::after(opts.timeout);
         let sock = net::connect(url, opts, &deadline)?;
-        let tls_name = opts.peer_name.clone().or_else(|| {
-            url.host.as_ref().map(|h| match h {
-                Host::V6 { addr, .. } => addr.to_string(),
-                other => other.to_string_for_display(),
+        let tls_name = opts
+            .peer_name
+            .clone()
+            .or_else(|| {
+                url.host.as_ref().map(|h| match h {
+                    Host::V6 { addr, .. } => addr.to_string(),
+                    other => other.to_string_for_display(),
+                })
             })
-        });
+            // `example.com.` is `example.com` for SNI and certificate checks.
+            .map(|n| if n.len() > 1 { n.strip_suffix('.').unwrap_or(&n).to_string() } else { n });
         let handle = Handle {
             sock,
             transport: url.transport,
@@ -116,9 +213,16 @@ impl Handle {
             opts: opts.clone(),
             state: Mutex::new(State::Plain { pending: Vec::new() }),
             last_error: Mutex::new(None),
+            read_timeout: AtomicLimit::new(opts.read_timeout),
+            write_timeout: AtomicLimit::new(opts.write_timeout),
+            connect_timeout: AtomicLimit::new(opts.timeout),
+            nonblocking: AtomicBool::new(false),
+            wants: AtomicU8::new(0),
+            shut_rd: AtomicBool::new(false),
+            shut_wr: AtomicBool::new(false),
         };
         if url.transport.is_tls() {
-            handle.start_tls(transport_versions(url.transport), false, &deadline)?;
+            handle.start_tls(transport_versions(url.transport), false, &deadline, false)?;
         }
         Ok(handle)
     }
@@ -158,9 +262,162 @@ impl Handle {
         Error::state(format!("the connection is unusable after an earlier failure ({}: {})", e.name(), e.message))
     }
 
+    fn is_nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+
+    /// Marks the handle failed (the stream is in an unknown state) and
+    /// returns the error.
+    fn fail(&self, e: Error) -> Error {
+        if let Ok(mut state) = self.lock() {
+            *state = State::Failed(e.clone());
+        }
+        e
+    }
+
+    // -- settings on an open handle --------------------------------------------
+
+    /// `tu_set_nonblocking`: with it on, read, write, enable_crypto and
+    /// shutdown return TU_E_WOULD_BLOCK instead of waiting.
+    pub fn set_nonblocking(&self, on: bool) {
+        self.nonblocking.store(on, Ordering::Relaxed);
+        if !on {
+            self.clear_wants();
+        }
+    }
+
+    /// `tu_set_timeout`: `which` is TU_TIMEOUT_* bits; `ms` < 0 is no limit,
+    /// 0 is refused. Takes effect from the next call.
+    pub fn set_timeout(&self, which: i32, ms: i64) -> Result<()> {
+        let all = TU_TIMEOUT_READ | TU_TIMEOUT_WRITE | TU_TIMEOUT_CONNECT;
+        if which == 0 || which & !all != 0 {
+            return Err(Error::invalid(format!(
+                "tu_set_timeout: which = {which} is not a combination of TU_TIMEOUT_READ (1), TU_TIMEOUT_WRITE (2) and TU_TIMEOUT_CONNECT (4)"
+            )));
+        }
+        let limit = match ms {
+            0 => {
+                return Err(Error::invalid(
+                    "tu_set_timeout: 0 ms is not a time limit; use a value > 0, or -1 for no limit (non-blocking mode is tu_set_nonblocking)",
+                ))
+            }
+            ms if ms < 0 => None,
+            ms if ms > MAX_TIMEOUT_MS => {
+                return Err(Error::invalid(format!("tu_set_timeout: {ms} ms is too large (at most {MAX_TIMEOUT_MS}, or -1 for no limit)")))
+            }
+            ms => Some(Duration::from_millis(ms as u64)),
+        };
+        if which & TU_TIMEOUT_READ != 0 {
+            self.read_timeout.set(limit);
+        }
+        if which & TU_TIMEOUT_WRITE != 0 {
+            self.write_timeout.set(limit);
+        }
+        if which & TU_TIMEOUT_CONNECT != 0 {
+            self.connect_timeout.set(limit);
+        }
+        Ok(())
+    }
+
+    /// (read, write) limits in force now.
+    pub fn timeouts(&self) -> (Limit, Limit) {
+        (self.read_timeout.get(), self.write_timeout.get())
+    }
+
+    /// `tu_wants`: the TU_WANT_* bits of the last call that returned
+    /// TU_E_WOULD_BLOCK (a TLS read may want the socket writable, a TLS
+    /// handshake either), 0 once a later call got further.
+    pub fn wants(&self) -> i32 {
+        i32::from(self.wants.load(Ordering::Relaxed))
+    }
+
+    fn clear_wants(&self) {
+        self.wants.store(0, Ordering::Relaxed);
+    }
+
+    /// Records what a call waits for and makes its TU_E_WOULD_BLOCK.
+    fn would_block(&self, what: &str, read: bool, write: bool) -> Error {
+        let bits = want_bits(read, write);
+        self.wants.store(bits, Ordering::Relaxed);
+        would_block(what, bits)
+    }
+
+    /// `tu_pending`: bytes a `tu_read` returns without touching the socket
+    /// (decrypted TLS data, or plaintext kept when TLS was turned off).
+    pub fn pending(&self) -> usize {
+        let Ok(mut state) = self.state.lock() else { return 0 };
+        match &mut *state {
+            State::Plain { pending } => pending.len(),
+            State::Tls { session, off, .. } => session.buffered_plaintext() + off.as_ref().map_or(0, Vec::len),
+            State::Failed(_) => 0,
+        }
+    }
+
+    pub fn local_address(&self) -> Result<String> {
+        net::local_address(&self.sock)
+    }
+
+    pub fn peer_address(&self) -> Result<String> {
+        net::peer_address(&self.sock)
+    }
+
+    // -- shutdown -------------------------------------------------------------
+
+    /// `tu_shutdown`. Reading first, so that a reader blocked in another
+    /// thread wakes at once even if close_notify has to wait for room.
+    pub fn shutdown(&self, how: i32) -> Result<()> {
+        let (rd, wr) = match how {
+            TU_SHUT_RD => (true, false),
+            TU_SHUT_WR => (false, true),
+            TU_SHUT_RDWR => (true, true),
+            other => {
+                return Err(Error::invalid(format!(
+                    "tu_shutdown: how = {other}; use TU_SHUT_RD (0), TU_SHUT_WR (1) or TU_SHUT_RDWR (2)"
+                )))
+            }
+        };
+        self.clear_wants();
+        if rd {
+            // The flag first: a reader that wakes must see it.
+            self.shut_rd.store(true, Ordering::SeqCst);
+            net::shutdown(&self.sock, Shutdown::Read)?;
+        }
+        if wr && !self.shut_wr.load(Ordering::SeqCst) {
+            self.send_close_notify()?;
+            self.shut_wr.store(true, Ordering::SeqCst);
+            net::shutdown(&self.sock, Shutdown::Write)?;
+        }
+        Ok(())
+    }
+
+    /// Queues close_notify on a TLS connection and sends it, waiting for
+    /// room up to the write time limit (non-blocking: TU_E_WOULD_BLOCK,
+    /// and the next tu_shutdown goes on).
+    fn send_close_notify(&self) -> Result<()> {
+        let deadline = Deadline::after(self.write_timeout.get());
+        loop {
+            {
+                let mut state = self.lock()?;
+                match &mut *state {
+                    State::Tls { session, .. } if !session.is_handshaking() => match session.close_notify(&self.sock) {
+                        Ok(true) | Err(_) => return Ok(()), // a failed session has nothing to close
+                        Ok(false) => {}
+                    },
+                    _ => return Ok(()),
+                }
+            }
+            if self.is_nonblocking() {
+                return Err(self.would_block("tu_shutdown (sending close_notify)", false, true));
+            }
+            net::wait(&self.sock, Want::Write, &deadline, "tu_shutdown (sending close_notify)")?;
+        }
+    }
+
     // -- TLS on and off ---------------------------------------------------
 
-    /// `tu_enable_crypto`.
+    /// `tu_enable_crypto`. In non-blocking mode a handshake (or turning TLS
+    /// off) that has to wait returns TU_E_WOULD_BLOCK and goes on where it
+    /// stopped when called again with the same method.
     pub fn enable_crypto(&self, method: i32) -> Result<()> {
         let versions = versions_for(method)?;
         if self.transport.is_datagram() {
@@ -169,25 +426,43 @@ impl Handle {
                 self.transport.name()
             )));
         }
-        let deadline = Deadline::after(self.opts.timeout);
+        if self.shut_rd.load(Ordering::SeqCst) || self.shut_wr.load(Ordering::SeqCst) {
+            return Err(Error::state("TLS cannot be switched on or off after tu_shutdown"));
+        }
+        let nonblocking = self.is_nonblocking();
+        let deadline = Deadline::after(self.connect_timeout.get());
         match versions {
-            Some(v) => self.start_tls(v, true, &deadline),
-            None => self.stop_tls(&deadline),
+            Some(v) => self.start_tls(v, true, &deadline, nonblocking),
+            None => self.stop_tls(&deadline, nonblocking),
         }
     }
 
-    fn start_tls(&self, versions: Versions, starttls: bool, deadline: &Deadline) -> Result<()> {
+    fn start_tls(&self, versions: Versions, starttls: bool, deadline: &Deadline, nonblocking: bool) -> Result<()> {
         {
             let mut state = self.lock()?;
             match &*state {
+                State::Tls { session, versions: started, off: None, .. } if session.is_handshaking() => {
+                    if *started != versions {
+                        return Err(Error::state(format!(
+                            "a TLS handshake begun with {} is in progress; call tu_enable_crypto with that method to finish it",
+                            versions_name(*started)
+                        )));
+                    }
+                    // Resume below.
+                }
+                State::Tls { off: Some(_), .. } => {
+                    return Err(Error::state(
+                        "TLS is being turned off; call tu_enable_crypto(TU_CRYPTO_NONE) again to finish first",
+                    ))
+                }
                 State::Tls { .. } => return Err(Error::state("TLS is already enabled on this connection")),
                 State::Failed(e) => return Err(Self::failed_error(e)),
-                State::Plain { pending } if starttls => {
-                    // The STARTTLS injection check: nothing may wait to be read.
-                    // (For implicit TLS, early bytes are the handshake's to
-                    // diagnose: a plaintext greeting is TU_E_PLAINTEXT_PEER.)
-                    let queued = net::pending(&self.sock).unwrap_or(0);
-                    if !pending.is_empty() || queued > 0 {
+                State::Plain { pending } => {
+                    // The STARTTLS injection check: nothing may wait to be
+                    // read. (With implicit TLS, a server that speaks first is
+                    // a plaintext peer, which the handshake diagnoses.)
+                    let queued = if starttls { net::pending(&self.sock).unwrap_or(0) } else { 0 };
+                    if starttls && (!pending.is_empty() || queued > 0) {
                         let mut peek = pending.clone();
                         let mut tmp = [0u8; 96];
                         let n = net::peek(&self.sock, &mut tmp);
@@ -196,19 +471,20 @@ impl Handle {
                         *state = State::Failed(e.clone());
                         return Err(e);
                     }
+                    let name = self.tls_name.as_deref().ok_or_else(|| {
+                        Error::invalid(format!(
+                            "TLS on a {}:// socket needs a server name: set ssl.peer_name",
+                            self.transport.name()
+                        ))
+                    })?;
+                    let config = tls::client_config(&self.opts.tls, versions)?;
+                    let session = Session::new(config, name, starttls)?;
+                    *state = State::Tls { session: Box::new(session), starttls, versions, off: None };
                 }
-                State::Plain { .. } => {}
             }
-            let name = self.tls_name.as_deref().ok_or_else(|| {
-                Error::invalid(format!(
-                    "TLS on a {}:// socket needs a server name: set ssl.peer_name",
-                    self.transport.name()
-                ))
-            })?;
-            let config = tls::client_config(&self.opts.tls, versions)?;
-            let session = Session::new(config, name, starttls)?;
-            *state = State::Tls { session: Box::new(session), starttls };
         }
+        self.clear_wants();
+        let what = format!("TLS handshake with {}", self.tls_name.as_deref().unwrap_or("the peer"));
         loop {
             let step = {
                 let mut state = self.lock()?;
@@ -225,21 +501,20 @@ impl Handle {
             };
             match step {
                 None => return Ok(()),
+                Some(want) if nonblocking => {
+                    return Err(self.would_block(&what, want == Want::Read, want == Want::Write));
+                }
                 Some(want) => {
-                    let what = format!("TLS handshake with {}", self.tls_name.as_deref().unwrap_or("the peer"));
                     if let Err(e) = net::wait(&self.sock, want, deadline, &what) {
-                        if let Ok(mut state) = self.lock() {
-                            *state = State::Failed(e.clone());
-                        }
-                        return Err(e);
+                        return Err(self.fail(e));
                     }
                 }
             }
         }
     }
 
-    fn stop_tls(&self, deadline: &Deadline) -> Result<()> {
-        let mut plain = Vec::new();
+    fn stop_tls(&self, deadline: &Deadline, nonblocking: bool) -> Result<()> {
+        let what = "turning TLS off (waiting for the peer's close_notify)";
         loop {
             let step = {
                 let mut state = self.lock()?;
@@ -252,61 +527,96 @@ impl Handle {
                             self.transport.name()
                         )))
                     }
-                    State::Tls { session, .. } => match session.off_step(&self.sock, &mut plain) {
-                        Ok(None) => {
-                            *state = State::Plain { pending: std::mem::take(&mut plain) };
-                            return Ok(());
+                    State::Tls { session, off: None, versions, .. } if session.is_handshaking() => {
+                        return Err(Error::state(format!(
+                            "a TLS handshake begun with {} is in progress; finish it (tu_enable_crypto with that method) before turning TLS off",
+                            versions_name(*versions)
+                        )))
+                    }
+                    State::Tls { session, off, .. } => {
+                        self.clear_wants();
+                        let plain = off.get_or_insert_with(Vec::new);
+                        match session.off_step(&self.sock, plain) {
+                            Ok(None) => {
+                                let pending = std::mem::take(plain);
+                                *state = State::Plain { pending };
+                                return Ok(());
+                            }
+                            Ok(Some(want)) => want,
+                            Err(e) => {
+                                *state = State::Failed(e.clone());
+                                return Err(e);
+                            }
                         }
-                        Ok(Some(want)) => want,
-                        Err(e) => {
-                            *state = State::Failed(e.clone());
-                            return Err(e);
-                        }
-                    },
+                    }
                 }
             };
-            if let Err(e) = net::wait(&self.sock, step, deadline, "turning TLS off (waiting for the peer's close_notify)") {
-                if let Ok(mut state) = self.lock() {
-                    *state = State::Failed(e.clone());
-                }
-                return Err(e);
+            if nonblocking {
+                return Err(self.would_block("turning TLS off", step == Want::Read, step == Want::Write));
+            }
+            if let Err(e) = net::wait(&self.sock, step, deadline, what) {
+                return Err(self.fail(e));
             }
         }
     }
 
     // -- reading and writing ------------------------------------------------
 
-    /// Blocking read: >0 bytes, 0 at orderly EOF.
+    /// Read: >0 bytes, 0 at orderly EOF. Blocking mode waits up to the read
+    /// time limit; non-blocking mode says TU_E_WOULD_BLOCK instead.
     pub fn read(&self, buf: &mut [u8]) -> Result<usize> {
-        let deadline = Deadline::after(self.opts.read_timeout);
+        let nonblocking = self.is_nonblocking();
+        let deadline = Deadline::after(self.read_timeout.get());
         loop {
-            let tls = {
+            if self.shut_rd.load(Ordering::SeqCst) {
+                return Err(Error::state("the connection was shut down for reading (tu_shutdown)"));
+            }
+            let (tls, out_queued) = {
                 let mut state = self.lock()?;
                 match &mut *state {
                     State::Failed(e) => return Err(Self::failed_error(e)),
                     State::Plain { pending } => {
+                        self.clear_wants();
                         if !pending.is_empty() {
                             let n = pending.len().min(buf.len());
                             buf[..n].copy_from_slice(&pending[..n]);
                             pending.drain(..n);
                             return Ok(n);
                         }
-                        false
+                        (false, false)
                     }
-                    State::Tls { session, .. } => match session.read_step(&self.sock, buf)? {
-                        Some(n) => return Ok(n),
-                        None => true,
-                    },
+                    State::Tls { session, off, versions, .. } => {
+                        if off.is_some() {
+                            return Err(Error::state(
+                                "TLS is being turned off; call tu_enable_crypto(TU_CRYPTO_NONE) again to finish first",
+                            ));
+                        }
+                        if session.is_handshaking() {
+                            return Err(Error::state(format!(
+                                "the TLS handshake is not finished; call tu_enable_crypto({}) again until it returns TU_OK",
+                                versions_name(*versions)
+                            )));
+                        }
+                        self.clear_wants();
+                        // Records queued by an earlier partial write or an
+                        // alert go out first, as far as the socket takes them.
+                        session.flush(&self.sock)?;
+                        match session.read_step(&self.sock, buf)? {
+                            Some(n) => return Ok(n),
+                            None => (true, session.has_pending_output()),
+                        }
+                    }
                 }
             };
             if !tls {
-                match self.read_plain(buf) {
-                    Ok(Some(n)) => return Ok(n),
-                    Ok(None) => {}
-                    Err(e) => return Err(e),
+                if let Some(n) = self.read_plain(buf)? {
+                    return Ok(n);
                 }
             }
-            net::wait(&self.sock, Want::Read, &deadline, "read")?;
+            if nonblocking {
+                return Err(self.would_block("read", true, out_queued));
+            }
+            net::wait_for(&self.sock, true, out_queued, &deadline, "read")?;
         }
     }
 
@@ -323,12 +633,31 @@ impl Handle {
             )),
             Ok((n, _)) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if datagram && e.kind() == io::ErrorKind::ConnectionRefused => Err(self.refused_datagram("read")),
             Err(e) => Err(net::os_error("read", e)),
         }
     }
 
-    /// Blocking write: all of `data`, or an error. If the write time limit
-    /// passes after part of `data` went out, the part's length is returned.
+    /// ECONNREFUSED on a connected datagram socket: an earlier datagram was
+    /// answered with ICMP port unreachable (or the Unix peer is gone).
+    fn refused_datagram(&self, what: &str) -> Error {
+        let peer = net::peer_address(&self.sock).unwrap_or_else(|_| "the peer".into());
+        let why = if self.transport == Transport::Udp {
+            "an ICMP port unreachable came back for an earlier datagram"
+        } else {
+            "the receiving socket is gone"
+        };
+        Error::new(
+            TU_E_REFUSED,
+            format!("{what}: connection refused: nothing receives on {}://{peer} ({why})", self.transport.name()),
+        )
+    }
+
+    /// Write. Blocking mode: all of `data`, or an error; if the write time
+    /// limit passes after part of `data` went out, the part's length.
+    /// Non-blocking mode: the bytes the socket (or TLS) accepted now, or
+    /// TU_E_WOULD_BLOCK when none were — then nothing of `data` was taken,
+    /// so repeating the call with the same bytes is safe.
     pub fn write(&self, data: &[u8]) -> Result<usize> {
         if self.transport == Transport::Udp && data.len() > TU_UDP_MAX_DATAGRAM {
             return Err(Error::invalid(format!(
@@ -336,34 +665,77 @@ impl Handle {
                 data.len()
             )));
         }
-        let deadline = Deadline::after(self.opts.write_timeout);
+        let nonblocking = self.is_nonblocking();
+        let deadline = Deadline::after(self.write_timeout.get());
         let mut done = 0;
         loop {
-            let (is_tls, blocked) = {
+            if self.shut_wr.load(Ordering::SeqCst) {
+                if done > 0 {
+                    return Ok(done);
+                }
+                return Err(Error::state("the connection was shut down for writing (tu_shutdown)"));
+            }
+            let tls = {
                 let mut state = self.lock()?;
                 match &mut *state {
                     State::Failed(e) => return Err(Self::failed_error(e)),
-                    State::Plain { .. } => (false, false),
-                    State::Tls { session, .. } => {
+                    State::Plain { .. } => {
+                        self.clear_wants();
+                        false
+                    }
+                    State::Tls { session, off, versions, .. } => {
+                        if off.is_some() {
+                            return Err(Error::state(
+                                "TLS is being turned off; call tu_enable_crypto(TU_CRYPTO_NONE) again to finish first",
+                            ));
+                        }
+                        if session.is_handshaking() {
+                            return Err(Error::state(format!(
+                                "the TLS handshake is not finished; call tu_enable_crypto({}) again until it returns TU_OK",
+                                versions_name(*versions)
+                            )));
+                        }
+                        self.clear_wants();
                         let (n, blocked) = session.write_step(&self.sock, &data[done..])?;
                         done += n;
-                        (true, blocked.is_some())
+                        if blocked.is_none() {
+                            if done == data.len() {
+                                return Ok(done);
+                            }
+                            continue; // rustls took a part (its buffer limit); go on
+                        }
+                        true
                     }
                 }
             };
-            if !is_tls {
+            if !tls {
                 match net::send(&self.sock, &data[done..]) {
-                    Ok(n) => done += n,
+                    Ok(n) => {
+                        done += n;
+                        if done == data.len() || nonblocking {
+                            return Ok(done);
+                        }
+                        continue;
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if self.transport.is_datagram() && e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                        return Err(Error::invalid(format!(
+                            "write: a datagram of {} bytes is too large for this {}:// socket (EMSGSIZE)",
+                            data.len(),
+                            self.transport.name()
+                        )))
+                    }
+                    Err(e) if self.transport.is_datagram() && e.kind() == io::ErrorKind::ConnectionRefused => {
+                        return Err(self.refused_datagram("write"))
+                    }
                     Err(e) => return Err(net::os_error("write", e)),
                 }
-                if done == data.len() {
+            }
+            if nonblocking {
+                if done > 0 {
                     return Ok(done);
                 }
-            } else if done == data.len() && !blocked {
-                return Ok(done);
-            } else if !blocked {
-                continue;
+                return Err(self.would_block("write", false, true));
             }
             if let Err(e) = net::wait(&self.sock, Want::Write, &deadline, "write") {
                 return if done > 0 { Ok(done) } else { Err(e) };
@@ -387,8 +759,13 @@ impl Handle {
         }
     }
 
-    pub fn timeouts(&self) -> (Limit, Limit) {
-        (self.opts.read_timeout, self.opts.write_timeout)
+    /// Runs `f` on the TLS session once its handshake is done (connection
+    /// info: group, ALPN, resumption, peer chain…); `None` when TLS is not on.
+    pub fn with_tls<R>(&self, f: impl FnOnce(&tls::Session) -> R) -> Option<R> {
+        match &*self.state.lock().ok()? {
+            State::Tls { session, .. } if !session.is_handshaking() => Some(f(session)),
+            _ => None,
+        }
     }
 }
 
@@ -397,18 +774,15 @@ impl Drop for Handle {
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
         if let State::Tls { session, .. } = state {
+            if session.is_handshaking() {
+                return;
+            }
             let deadline = Deadline::after(Some(CLOSE_GRACE));
-            loop {
-                match session.close_notify(&self.sock) {
-                    Ok(false) => {
-                        if net::wait(&self.sock, Want::Write, &deadline, "close").is_err() {
-                            break;
-                        }
-                    }
-                    _ => break,
+            while let Ok(false) = session.close_notify(&self.sock) {
+                if net::wait(&self.sock, Want::Write, &deadline, "close").is_err() {
+                    break;
                 }
             }
         }
     }
 }
-

@@ -1,25 +1,31 @@
 //! TLS through rustls: configs (cached per option set, so sessions resume),
-//! roots (loaded once, lazily), certificate verifiers, error messages, and
-//! the record-exact receive path.
+//! roots (loaded once, lazily), certificate verification ([`verify`]), the
+//! `ssl.` options that need TLS knowledge to check, error messages, and the
+//! record-exact receive path.
 //!
 //! Received bytes go into a buffer of our own and rustls is handed whole
 //! records only. That lets us (a) look at the first bytes before rustls does
 //! and recognise a plaintext peer, and (b) stop right after the peer's
 //! close_notify, leaving whatever follows it untouched.
 
+pub mod verify;
+
 use crate::error::{Error, Result, TU_E_CERTIFICATE, TU_E_INVALID_ARGUMENT, TU_E_PLAINTEXT_PEER, TU_E_PROTOCOL, TU_E_TLS};
 use crate::net::{self, NoSigPipe, Want};
-use crate::options::TlsOptions;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
+use crate::options::{printable, TlsOptions, TlsVersion};
+use rustls::client::ResolvesClientCert;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
+use rustls::{CertificateError, ClientConfig, ClientConnection, KeyLog, RootCertStore, SignatureScheme, SupportedCipherSuite};
 use socket2::Socket;
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+use verify::{Trust, Verifier};
 
 /// Which TLS versions a connection may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,15 +37,26 @@ pub enum Versions {
 }
 
 impl Versions {
-    fn list(self) -> &'static [&'static rustls::SupportedProtocolVersion] {
-        static ANY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
-        static V12: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
-        static V13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+    fn allows(self, v: TlsVersion) -> bool {
         match self {
-            Versions::Any => ANY,
-            Versions::Tls12 => V12,
-            Versions::Tls13 => V13,
+            Versions::Any => true,
+            Versions::Tls12 => v == TlsVersion::Tls12,
+            Versions::Tls13 => v == TlsVersion::Tls13,
         }
+    }
+    fn what(self) -> &'static str {
+        match self {
+            Versions::Any => "TLS 1.2 or 1.3",
+            Versions::Tls12 => "TLS 1.2 (tlsv1.2:// or TU_CRYPTO_TLSV1_2)",
+            Versions::Tls13 => "TLS 1.3 (tlsv1.3:// or TU_CRYPTO_TLSV1_3)",
+        }
+    }
+}
+
+fn version_text(v: TlsVersion) -> &'static str {
+    match v {
+        TlsVersion::Tls12 => "TLS 1.2",
+        TlsVersion::Tls13 => "TLS 1.3",
     }
 }
 
@@ -74,6 +91,9 @@ fn system_roots() -> Result<Arc<RootCertStore>> {
     Ok(roots)
 }
 
+// ---------------------------------------------------------------------------
+// Files named by options (checked when set, read again when a config is built)
+
 /// Reads every PEM certificate in `path`; at least one must be there.
 pub fn load_pem_certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject;
@@ -86,132 +106,430 @@ pub fn load_pem_certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'stat
     Ok(certs)
 }
 
-fn roots_for(opts: &TlsOptions) -> Result<Arc<RootCertStore>> {
-    match &opts.cafile {
-        None => system_roots(),
-        Some(path) => {
-            let mut store = RootCertStore::empty();
-            for cert in load_pem_certs("ssl.cafile", path)? {
-                store.add(cert).map_err(|e| {
-                    Error::new(TU_E_INVALID_ARGUMENT, format!("option ssl.cafile: '{}': {e}", path.display()))
-                })?;
+/// Every certificate in the files of `dir` (PEM files or OpenSSL hash
+/// links; files without certificates are skipped). At least one is needed.
+pub fn load_capath(key: &str, dir: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    use rustls::pki_types::pem::PemObject;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::invalid(format!("option {key}: cannot read directory '{}': {e}", dir.display())))?;
+    let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    names.sort();
+    let mut seen = HashSet::new();
+    let mut certs = Vec::new();
+    for path in names.iter().take(10_000) {
+        if !std::fs::metadata(path).map(|m| m.is_file()).unwrap_or(false) {
+            continue;
+        }
+        let Ok(iter) = CertificateDer::pem_file_iter(path) else { continue };
+        for cert in iter.flatten() {
+            if seen.insert(cert.as_ref().to_vec()) {
+                certs.push(cert);
             }
-            Ok(Arc::new(store))
+        }
+    }
+    if certs.is_empty() {
+        return Err(Error::invalid(format!(
+            "option {key}: no PEM certificate found in the files of '{}'",
+            dir.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// `ssl.local_pk` must hold a private key (plain or encrypted PKCS#8 PEM).
+pub fn check_key_file(key: &str, path: &Path) -> Result<()> {
+    let text = std::fs::read(path).map_err(|e| Error::invalid(format!("option {key}: '{}': {e}", path.display())))?;
+    if find_private_key(&text).is_none() {
+        return Err(Error::invalid(format!(
+            "option {key}: '{}' holds no PEM private key (-----BEGIN PRIVATE KEY-----, ENCRYPTED PRIVATE KEY, \
+             RSA PRIVATE KEY or EC PRIVATE KEY)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+enum KeyPem {
+    Plain,
+    EncryptedPkcs8,
+    /// Legacy OpenSSL encryption (`Proc-Type: 4,ENCRYPTED`).
+    LegacyEncrypted,
+}
+
+fn find_private_key(pem: &[u8]) -> Option<KeyPem> {
+    let text = String::from_utf8_lossy(pem);
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return Some(KeyPem::EncryptedPkcs8);
+    }
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Some(KeyPem::LegacyEncrypted);
+    }
+    for label in ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"] {
+        if text.contains(&format!("-----BEGIN {label}-----")) {
+            return Some(KeyPem::Plain);
+        }
+    }
+    None
+}
+
+/// The client key: from `ssl.local_pk`, else from the `ssl.local_cert` file.
+fn load_private_key(opts: &TlsOptions, cert_path: &Path) -> Result<PrivateKeyDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    let (key, path) = match &opts.local_pk {
+        Some(p) => ("ssl.local_pk", p.as_path()),
+        None => ("ssl.local_cert", cert_path),
+    };
+    let text = std::fs::read(path).map_err(|e| Error::invalid(format!("option {key}: '{}': {e}", path.display())))?;
+    match find_private_key(&text) {
+        None if opts.local_pk.is_none() => Err(Error::invalid(format!(
+            "option ssl.local_cert: '{}' holds no private key; put the key in the same file or set ssl.local_pk",
+            path.display()
+        ))),
+        None => Err(Error::invalid(format!("option {key}: '{}' holds no PEM private key", path.display()))),
+        Some(KeyPem::LegacyEncrypted) => Err(Error::invalid(format!(
+            "option {key}: '{}' is encrypted the legacy OpenSSL way (Proc-Type: 4,ENCRYPTED), which is not \
+             supported; convert it to encrypted PKCS#8 with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD -out NEW`",
+            path.display()
+        ))),
+        Some(KeyPem::Plain) => PrivateKeyDer::from_pem_slice(&text)
+            .map_err(|e| Error::invalid(format!("option {key}: '{}': {e}", path.display()))),
+        Some(KeyPem::EncryptedPkcs8) => {
+            let Some(pass) = &opts.passphrase else {
+                return Err(Error::invalid(format!(
+                    "option {key}: the private key in '{}' is encrypted; set ssl.passphrase",
+                    path.display()
+                )));
+            };
+            decrypt_pkcs8(&text, &pass.0).map_err(|why| {
+                Error::invalid(format!("option ssl.passphrase: cannot decrypt the key in '{}': {why}", path.display()))
+            })
         }
     }
 }
 
-/// The shared client config for these settings. Configs are cached, so
-/// roots are not rebuilt per connection and sessions resume.
-pub fn client_config(opts: &TlsOptions, versions: Versions) -> Result<Arc<ClientConfig>> {
-    type Cache = HashMap<(TlsOptions, Versions), Arc<ClientConfig>>;
-    static CONFIGS: OnceLock<Mutex<Cache>> = OnceLock::new();
-    let cache = CONFIGS.get_or_init(Default::default);
-    let key = (opts.clone(), versions);
-    if let Some(cfg) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return Ok(cfg.clone());
+/// Decrypts the `ENCRYPTED PRIVATE KEY` block (PKCS#8, PBES2 with PBKDF2 or
+/// scrypt and AES-CBC: what `openssl pkcs8 -topk8` writes).
+fn decrypt_pkcs8(pem: &[u8], passphrase: &str) -> std::result::Result<PrivateKeyDer<'static>, String> {
+    let text = String::from_utf8_lossy(pem);
+    let begin = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    let end = "-----END ENCRYPTED PRIVATE KEY-----";
+    let start = text.find(begin).ok_or("no ENCRYPTED PRIVATE KEY block")?;
+    let stop = text[start..].find(end).ok_or("the ENCRYPTED PRIVATE KEY block is not terminated")? + start + end.len();
+    let (label, der) = pkcs8::der::pem::decode_vec(text[start..stop].as_bytes()).map_err(|e| format!("bad PEM: {e}"))?;
+    if label != "ENCRYPTED PRIVATE KEY" {
+        return Err(format!("unexpected PEM label {label}"));
     }
-    let cfg = Arc::new(build_config(opts, versions)?);
-    cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, cfg.clone());
-    Ok(cfg)
+    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice()).map_err(|e| format!("bad PKCS#8 structure: {e}"))?;
+    let doc = info.decrypt(passphrase.as_bytes()).map_err(|e| match e {
+        pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::UnsupportedAlgorithm { oid }) => {
+            format!("the encryption algorithm {oid} is not supported (use PBES2 with AES-CBC, e.g. openssl pkcs8 -topk8 -v2 aes-256-cbc)")
+        }
+        _ => "wrong passphrase, or an unsupported encryption".to_string(),
+    })?;
+    Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(doc.as_bytes().to_vec())))
 }
 
-fn build_config(opts: &TlsOptions, versions: Versions) -> Result<ClientConfig> {
-    let provider = provider();
+/// Opens (creating with mode 0600) a key-log file for appending.
+pub fn open_keylog(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(path)
+}
+
+/// NSS key-log lines (`CLIENT_RANDOM …`, `CLIENT_TRAFFIC_SECRET_0 …`)
+/// appended to a file, one write per line.
+#[derive(Debug)]
+struct FileKeyLog {
+    path: PathBuf,
+    file: Mutex<Option<std::fs::File>>,
+}
+
+impl KeyLog for FileKeyLog {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if file.is_none() {
+            *file = open_keylog(&self.path).ok();
+        }
+        if let Some(f) = file.as_mut() {
+            let line = format!("{label} {} {}\n", verify::hex(client_random), verify::hex(secret));
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Cipher suites (ssl.ciphers)
+
+/// The IANA name of a suite ("TLS_AES_128_GCM_SHA256").
+fn iana_name(s: SupportedCipherSuite) -> &'static str {
+    let name = s.suite().as_str().unwrap_or("TLS_UNKNOWN");
+    match name.strip_prefix("TLS13_") {
+        Some(rest) => iana_tls13(rest),
+        None => name,
+    }
+}
+
+/// OpenSSL's names for the TLS 1.2 suites we have (TLS 1.3 names are the same).
+const OPENSSL_NAMES: &[(&str, &str)] = &[
+    ("ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+    ("ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
+    ("ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"),
+    ("ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
+    ("ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+    ("ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
+];
+
+/// The names `ssl.ciphers` accepts, in the provider's order of preference.
+pub fn supported_ciphers() -> Vec<&'static str> {
+    provider().cipher_suites.iter().map(|s| iana_name(*s)).collect()
+}
+
+/// `ssl.ciphers`: IANA names (OpenSSL's names of the same suites are
+/// accepted too), separated by `:` or `,`. `DEFAULT` alone means all.
+pub fn parse_ciphers(key: &str, value: &str) -> Result<Option<Vec<&'static str>>> {
+    let supported = supported_ciphers();
+    let items: Vec<&str> = value.split([':', ',', ' ']).map(str::trim).filter(|s| !s.is_empty()).collect();
+    if items.is_empty() {
+        return Err(Error::invalid(format!("option {key}: empty cipher list; supported: {}", supported.join(" "))));
+    }
+    if items.len() == 1 && items[0].eq_ignore_ascii_case("DEFAULT") {
+        return Ok(None);
+    }
+    let mut out: Vec<&'static str> = Vec::new();
+    for item in items {
+        let alias = OPENSSL_NAMES.iter().find(|(o, _)| o.eq_ignore_ascii_case(item)).map(|(_, i)| *i);
+        let found = supported.iter().find(|s| s.eq_ignore_ascii_case(item) || Some(**s) == alias);
+        match found {
+            Some(s) => {
+                if !out.contains(s) {
+                    out.push(s)
+                }
+            }
+            None => {
+                let keyword = item.starts_with(['!', '+', '-', '@']) || item.chars().all(|c| c.is_ascii_uppercase());
+                let what = if keyword {
+                    format!("'{}' is OpenSSL cipher-string syntax, which is not supported", printable(item))
+                } else {
+                    format!("unknown or unsupported cipher suite '{}'", printable(item))
+                };
+                return Err(Error::invalid(format!("option {key}: {what}; supported (IANA names): {}", supported.join(" "))));
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+// ---------------------------------------------------------------------------
+// Configs
+
+/// A client config and what was decided in building it. Configs are cached
+/// per option set, so roots are not rebuilt per connection and sessions
+/// resume.
+pub struct Profile {
+    config: Arc<ClientConfig>,
+    opts: TlsOptions,
+    verifier: Arc<Verifier>,
+    /// The versions this config allows, for messages.
+    versions: Vec<TlsVersion>,
+}
+
+impl Profile {
+    pub fn options(&self) -> &TlsOptions {
+        &self.opts
+    }
+}
+
+/// What a cached config was built from, beyond the options: the files'
+/// modification times and `SSLKEYLOGFILE`, so that a changed file or
+/// environment gives a new config.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    opts: TlsOptions,
+    versions: Versions,
+    stamps: Vec<Option<(SystemTime, u64)>>,
+    keylog_env: Option<std::ffi::OsString>,
+}
+
+fn stamp(path: Option<&PathBuf>) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path?).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// At most this many distinct configs are kept.
+const CACHE_LIMIT: usize = 64;
+
+/// The shared client config for these settings.
+pub fn client_config(opts: &TlsOptions, versions: Versions) -> Result<Arc<Profile>> {
+    static CONFIGS: OnceLock<Mutex<HashMap<CacheKey, Arc<Profile>>>> = OnceLock::new();
+    let cache = CONFIGS.get_or_init(Default::default);
+    let key = CacheKey {
+        opts: opts.clone(),
+        versions,
+        stamps: [&opts.cafile, &opts.capath, &opts.local_cert, &opts.local_pk].iter().map(|p| stamp(p.as_ref())).collect(),
+        keylog_env: std::env::var_os("SSLKEYLOGFILE").filter(|v| !v.is_empty()),
+    };
+    if let Some(p) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(p.clone());
+    }
+    let profile = Arc::new(build_profile(opts, versions, key.keylog_env.as_deref())?);
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= CACHE_LIMIT {
+        if let Some(k) = map.keys().next().cloned() {
+            map.remove(&k);
+        }
+    }
+    map.insert(key, profile.clone());
+    Ok(profile)
+}
+
+/// The versions to offer: the method's or transport's, within
+/// `ssl.min_version`..`ssl.max_version`, and only those that have a suite
+/// left in `ssl.ciphers`.
+fn choose_versions(opts: &TlsOptions, versions: Versions, suites: &[SupportedCipherSuite]) -> Result<Vec<TlsVersion>> {
+    let min = opts.min_version.unwrap_or(TlsVersion::Tls12);
+    let max = opts.max_version.unwrap_or(TlsVersion::Tls13);
+    if min > max {
+        return Err(Error::invalid(format!(
+            "ssl.min_version ({}) is above ssl.max_version ({})",
+            version_text(min),
+            version_text(max)
+        )));
+    }
+    let allowed: Vec<TlsVersion> =
+        [TlsVersion::Tls13, TlsVersion::Tls12].into_iter().filter(|v| versions.allows(*v) && *v >= min && *v <= max).collect();
+    if allowed.is_empty() {
+        return Err(Error::invalid(format!(
+            "this connection asks for {} but ssl.min_version/ssl.max_version allow only {}..{}",
+            versions.what(),
+            version_text(min),
+            version_text(max)
+        )));
+    }
+    let with_suites: Vec<TlsVersion> = allowed
+        .iter()
+        .copied()
+        .filter(|v| {
+            let pv = match v {
+                TlsVersion::Tls12 => rustls::ProtocolVersion::TLSv1_2,
+                TlsVersion::Tls13 => rustls::ProtocolVersion::TLSv1_3,
+            };
+            suites.iter().any(|s| s.version().version == pv)
+        })
+        .collect();
+    if with_suites.is_empty() {
+        let list: Vec<&str> = allowed.iter().map(|v| version_text(*v)).collect();
+        return Err(Error::invalid(format!(
+            "option ssl.ciphers: none of the listed suites can be used with {}, the only version(s) allowed here",
+            list.join(" or ")
+        )));
+    }
+    Ok(with_suites)
+}
+
+fn build_profile(opts: &TlsOptions, versions: Versions, keylog_env: Option<&std::ffi::OsStr>) -> Result<Profile> {
+    let base = provider();
+    let mut provider = (*base).clone();
+    if let Some(names) = &opts.ciphers {
+        provider.cipher_suites = names
+            .iter()
+            .filter_map(|n| base.cipher_suites.iter().find(|s| iana_name(**s) == *n).copied())
+            .collect();
+    }
+    let chosen = choose_versions(opts, versions, &provider.cipher_suites)?;
+    let list: Vec<&'static rustls::SupportedProtocolVersion> = chosen
+        .iter()
+        .map(|v| match v {
+            TlsVersion::Tls12 => &rustls::version::TLS12,
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+        })
+        .collect();
+    let provider = Arc::new(provider);
     let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions.list())
+        .with_protocol_versions(&list)
         .map_err(|e| Error::new(TU_E_TLS, format!("TLS configuration: {e}")))?;
-    let verifier: Arc<dyn ServerCertVerifier> = if !opts.verify_peer {
-        Arc::new(AcceptAnyCertificate(provider))
-    } else {
-        let roots = roots_for(opts)?;
-        let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
-            .build()
-            .map_err(|e| Error::new(TU_E_TLS, format!("TLS configuration: {e}")))?;
-        if opts.verify_peer_name {
-            webpki
-        } else {
-            Arc::new(IgnoreName(webpki))
+    let verifier = Arc::new(Verifier {
+        provider: provider.clone(),
+        trust: if opts.verify_peer { Some(trust_for(opts)?) } else { None },
+        check_name: opts.verify_peer_name,
+        allow_self_signed: opts.allow_self_signed,
+        fingerprints: opts.peer_fingerprints.clone(),
+    });
+    let client_auth = match &opts.local_cert {
+        None => {
+            if opts.local_pk.is_some() {
+                return Err(Error::invalid("option ssl.local_pk is set but ssl.local_cert is not: set both"));
+            }
+            None
+        }
+        Some(cert_path) => {
+            let chain = load_pem_certs("ssl.local_cert", cert_path)?;
+            let key = load_private_key(opts, cert_path)?;
+            let certified = CertifiedKey::from_der(chain, key, &provider).map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => Error::invalid(
+                    "options ssl.local_cert and ssl.local_pk do not match: the key is not the certificate's",
+                ),
+                other => Error::invalid(format!("option ssl.local_pk: the key cannot be used: {other}")),
+            })?;
+            Some(Arc::new(certified))
         }
     };
-    Ok(builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth())
+    let mut config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_client_cert_resolver(Arc::new(ClientAuth(client_auth)));
+    config.enable_sni = opts.sni_enabled;
+    config.alpn_protocols = opts.alpn_protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
+    let keylog = opts.keylog.clone().or_else(|| keylog_env.map(PathBuf::from));
+    if let Some(path) = keylog {
+        config.key_log = Arc::new(FileKeyLog { path, file: Mutex::new(None) });
+    }
+    Ok(Profile { config: Arc::new(config), opts: opts.clone(), verifier, versions: chosen })
 }
 
-/// `ssl.verify_peer_name=false`: the chain is verified, the name is not.
-#[derive(Debug)]
-struct IgnoreName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for IgnoreName {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
+fn trust_for(opts: &TlsOptions) -> Result<Trust> {
+    if opts.cafile.is_none() && opts.capath.is_none() {
+        return Ok(Trust { roots: system_roots()?, explicit: HashSet::new(), source: "the system store".into() });
     }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+    let mut certs = Vec::new();
+    let mut source = Vec::new();
+    if let Some(path) = &opts.cafile {
+        certs.extend(load_pem_certs("ssl.cafile", path)?);
+        source.push(format!("ssl.cafile '{}'", path.display()));
     }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+    if let Some(dir) = &opts.capath {
+        certs.extend(load_capath("ssl.capath", dir)?);
+        source.push(format!("ssl.capath '{}'", dir.display()));
     }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+    let mut store = RootCertStore::empty();
+    let mut explicit = HashSet::new();
+    for cert in certs {
+        explicit.insert(cert.as_ref().to_vec());
+        // A certificate webpki cannot use as an anchor may still be trusted
+        // as a self-signed leaf (see `explicit`).
+        let _ = store.add(cert);
     }
+    Ok(Trust { roots: Arc::new(store), explicit, source: source.join(" and ") })
 }
 
-/// `ssl.verify_peer=false`: any certificate is accepted (the handshake
-/// signatures are still checked, so the peer holds the key it shows).
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
+thread_local! {
+    /// Set when the server asks this thread's connection for a client
+    /// certificate (rustls calls the resolver from `process_new_packets`).
+    static CERT_REQUESTED: Cell<bool> = const { Cell::new(false) };
+}
 
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+/// Hands rustls the client certificate, if any, and notes that the server
+/// asked for one (a later handshake_failure alert then means "no or bad
+/// client certificate", not "no common cipher").
+#[derive(Debug)]
+struct ClientAuth(Option<Arc<CertifiedKey>>);
+
+impl ResolvesClientCert for ClientAuth {
+    fn resolve(&self, _root_hint_subjects: &[&[u8]], sigschemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        CERT_REQUESTED.with(|c| c.set(true));
+        let key = self.0.as_ref()?;
+        key.key.choose_scheme(sigschemes).map(|_| key.clone())
     }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+    fn has_certs(&self) -> bool {
+        self.0.is_some()
     }
 }
 
@@ -252,6 +570,13 @@ fn name_text(n: &ServerName<'_>) -> String {
     }
 }
 
+/// webpki shows presented names as `DnsName("a.example")` or
+/// `IpAddress(1.2.3.4)`: keep the name.
+fn presented_name(p: &str) -> String {
+    let inner = p.split_once('(').and_then(|(_, rest)| rest.strip_suffix(')')).unwrap_or(p);
+    inner.trim_matches('"').to_string()
+}
+
 /// A message for a certificate failure that says which one.
 fn certificate_message(e: &CertificateError, expected: &str) -> String {
     match e {
@@ -274,16 +599,34 @@ fn certificate_message(e: &CertificateError, expected: &str) -> String {
             "certificate name mismatch: expected '{}', but the server's certificate is valid for {}; \
              set ssl.peer_name if the server is known under another name",
             name_text(expected),
-            if presented.is_empty() { "no names".to_string() } else { presented.join(", ") }
+            if presented.is_empty() { "no names".to_string() } else { presented.iter().map(|p| presented_name(p)).collect::<Vec<_>>().join(", ") }
         ),
         CertificateError::UnknownIssuer => format!(
             "the server's certificate for '{expected}' was issued by an unknown issuer (not trusted by {}); \
              a self-signed certificate or a missing intermediate certificate also looks like this",
             "the configured roots: ssl.cafile or the system store"
         ),
+        CertificateError::InvalidPurposeContext { presented, .. } => {
+            let list: Vec<&str> = presented
+                .iter()
+                .map(|p| match p {
+                    rustls::ExtendedKeyPurpose::ClientAuth => "client authentication (clientAuth)",
+                    rustls::ExtendedKeyPurpose::ServerAuth => "server authentication (serverAuth)",
+                    _ => "other purposes",
+                })
+                .collect();
+            format!(
+                "the server's certificate is not valid for TLS server authentication: its extended key usage allows only {}",
+                if list.is_empty() { "nothing".to_string() } else { list.join(", ") }
+            )
+        }
+        CertificateError::Other(rustls::OtherError(inner)) => match inner.downcast_ref::<verify::Detailed>() {
+            Some(d) => d.0.clone(),
+            None => format!("the server's certificate was rejected: {inner}"),
+        },
         CertificateError::BadSignature => "the server's certificate has a bad signature".into(),
         CertificateError::BadEncoding => "the server's certificate could not be parsed (bad encoding)".into(),
-        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+        CertificateError::InvalidPurpose => {
             "the server's certificate is not valid for TLS server authentication (extended key usage)".into()
         }
         CertificateError::UnhandledCriticalExtension => {
@@ -301,11 +644,92 @@ fn certificate_message(e: &CertificateError, expected: &str) -> String {
     }
 }
 
+/// What a message about a failed handshake can take into account.
+#[derive(Default)]
+pub struct Context<'a> {
+    /// The name verified and sent.
+    pub name: &'a str,
+    /// The versions offered (empty: unknown).
+    pub versions: &'a [TlsVersion],
+    /// `ssl.ciphers` limited the offer.
+    pub ciphers_set: bool,
+    /// The server asked for a client certificate.
+    pub cert_requested: bool,
+    /// We have one to send.
+    pub has_client_cert: bool,
+}
+
 /// Maps a rustls error to a code and a message a person can act on.
 pub fn map_error(e: &rustls::Error, expected_name: &str) -> Error {
+    explain(e, &Context { name: expected_name, ..Context::default() })
+}
+
+/// [`map_error`] with what the session knows.
+pub fn explain(e: &rustls::Error, cx: &Context<'_>) -> Error {
     use rustls::{AlertDescription as A, Error as E};
+    let expected_name = cx.name;
+    let client_cert_alert = matches!(
+        e,
+        E::AlertReceived(
+            A::HandshakeFailure
+                | A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateUnknown
+                | A::CertificateExpired
+                | A::CertificateRevoked
+                | A::UnknownCA
+                | A::AccessDenied
+                | A::DecryptError
+        )
+    );
     match e {
         E::InvalidCertificate(ce) => Error::new(TU_E_CERTIFICATE, certificate_message(ce, expected_name)),
+        E::AlertReceived(A::CertificateRequired) => Error::new(
+            TU_E_TLS,
+            "the server requires a client certificate and none was sent (alert CertificateRequired): set \
+             ssl.local_cert (and ssl.local_pk)",
+        ),
+        E::AlertReceived(a) if cx.cert_requested && client_cert_alert => Error::new(
+            TU_E_TLS,
+            if cx.has_client_cert {
+                format!(
+                    "the server rejected our client certificate (alert {a:?}): check that ssl.local_cert is issued \
+                     by a CA the server trusts and allows client authentication"
+                )
+            } else {
+                format!(
+                    "the server requires a client certificate and none was sent (alert {a:?}): set ssl.local_cert \
+                     (and ssl.local_pk)"
+                )
+            },
+        ),
+        E::AlertReceived(A::ProtocolVersion) if cx.versions == [TlsVersion::Tls13] => Error::new(
+            TU_E_TLS,
+            "the server refused the TLS handshake (alert ProtocolVersion): TLS 1.3 is the only version allowed \
+             here (tlsv1.3://, TU_CRYPTO_TLSV1_3 or ssl.min_version) and the server does not support it; if it \
+             offers only insecure protocols or ciphers, it cannot be used",
+        ),
+        E::AlertReceived(A::HandshakeFailure) if cx.ciphers_set => Error::new(
+            TU_E_TLS,
+            "the server refused the TLS handshake (alert HandshakeFailure): it accepts none of the suites in \
+             ssl.ciphers, or it offers only insecure protocols or ciphers (SSL 3, TLS 1.0/1.1, CBC or DHE-only \
+             suites), which this library refuses",
+        ),
+        E::AlertReceived(A::NoApplicationProtocol) => Error::new(
+            TU_E_TLS,
+            "the server supports none of the protocols in ssl.alpn_protocols (alert NoApplicationProtocol)",
+        ),
+        E::AlertReceived(A::UnrecognisedName) => Error::new(
+            TU_E_TLS,
+            format!("the server does not know the name '{expected_name}' sent by SNI (alert UnrecognisedName); set ssl.peer_name"),
+        ),
+        E::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge | rustls::InvalidMessage::MessageTooLarge) => {
+            Error::new(
+                TU_E_TLS,
+                "the server sent a TLS handshake message over 64 KiB (for example an oversized certificate chain), \
+                 which is refused",
+            )
+        }
         E::AlertReceived(a @ (A::ProtocolVersion | A::HandshakeFailure | A::InsufficientSecurity)) => Error::new(
             TU_E_TLS,
             format!(
@@ -462,13 +886,44 @@ pub struct Session {
     closed: bool,
     sent_close: bool,
     failed: Option<Error>,
+    profile: Arc<Profile>,
+    server: ServerName<'static>,
+    /// The server asked for a client certificate.
+    cert_requested: bool,
 }
 
 impl Session {
-    pub fn new(config: Arc<ClientConfig>, name: &str, starttls: bool) -> Result<Self> {
+    pub fn new(profile: Arc<Profile>, name: &str, starttls: bool) -> Result<Self> {
         let server = server_name(name)?;
-        let conn = ClientConnection::new(config, server).map_err(|e| map_error(&e, name))?;
-        Ok(Session { conn, buf: RecvBuf::new(), eof: false, starttls, name: name.to_string(), seen_first: false, closed: false, sent_close: false, failed: None })
+        let conn = ClientConnection::new(profile.config.clone(), server.clone()).map_err(|e| map_error(&e, name))?;
+        Ok(Session {
+            conn,
+            buf: RecvBuf::new(),
+            eof: false,
+            starttls,
+            name: name.to_string(),
+            seen_first: false,
+            closed: false,
+            sent_close: false,
+            failed: None,
+            profile,
+            server,
+            cert_requested: false,
+        })
+    }
+
+    /// A rustls error as a code and a message, with what this session knows.
+    fn explain(&self, e: &rustls::Error) -> Error {
+        explain(
+            e,
+            &Context {
+                name: &self.name,
+                versions: &self.profile.versions,
+                ciphers_set: self.profile.opts.ciphers.is_some(),
+                cert_requested: self.cert_requested,
+                has_client_cert: self.profile.opts.local_cert.is_some(),
+            },
+        )
     }
 
     fn fail(&mut self, e: Error) -> Error {
@@ -529,11 +984,14 @@ impl Session {
             let used = len - record.len();
             self.buf.consume(used);
             progressed = true;
-            match self.conn.process_new_packets() {
+            CERT_REQUESTED.with(|c| c.set(false));
+            let processed = self.conn.process_new_packets();
+            self.cert_requested |= CERT_REQUESTED.with(|c| c.replace(false));
+            match processed {
                 Ok(state) => self.closed = state.peer_has_closed(),
                 Err(e) => {
                     let _ = self.flush(sock); // the alert, best effort
-                    let e = map_error(&e, &self.name);
+                    let e = self.explain(&e);
                     return Err(self.fail(e));
                 }
             }
@@ -718,6 +1176,15 @@ impl Session {
         self.conn.wants_write()
     }
 
+    /// Decrypted bytes rustls holds for the reader (poll cannot see them).
+    /// Processes nothing new: only records already handed to rustls count.
+    pub fn buffered_plaintext(&mut self) -> usize {
+        if self.failed.is_some() {
+            return 0;
+        }
+        self.conn.process_new_packets().map(|s| s.plaintext_bytes_to_read()).unwrap_or(0)
+    }
+
     pub fn is_handshaking(&self) -> bool {
         self.conn.is_handshaking()
     }
@@ -733,11 +1200,50 @@ impl Session {
 
     /// The IANA name of the negotiated cipher suite.
     pub fn cipher_suite_name(&self) -> Option<&'static str> {
-        let name = self.conn.negotiated_cipher_suite()?.suite().as_str()?;
-        Some(match name.strip_prefix("TLS13_") {
-            Some(rest) => iana_tls13(rest),
-            None => name,
-        })
+        Some(iana_name(self.conn.negotiated_cipher_suite()?))
+    }
+
+    /// The key-exchange group ("X25519MLKEM768", "X25519", "secp256r1").
+    /// `None` for a resumed TLS 1.2 session, which has no key exchange.
+    pub fn group_name(&self) -> Option<&'static str> {
+        self.conn.negotiated_key_exchange_group()?.name().as_str()
+    }
+
+    /// The protocol agreed by ALPN, if any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// Did this handshake resume an earlier session?
+    pub fn resumed(&self) -> bool {
+        self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    }
+
+    /// Were the chain and the name verified (not relaxed by
+    /// `ssl.verify_peer`, `ssl.verify_peer_name`, nor let through only by
+    /// `ssl.allow_self_signed`)?
+    pub fn peer_verified(&self) -> bool {
+        match self.conn.peer_certificates() {
+            Some(certs) => self.profile.verifier.fully_verified(certs),
+            None => false,
+        }
+    }
+
+    /// The name sent by SNI: none for IP addresses or with `ssl.SNI_enabled` off.
+    pub fn sni(&self) -> Option<&str> {
+        match &self.server {
+            ServerName::DnsName(d) if self.profile.opts.sni_enabled => Some(d.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// The server's certificates as sent (leaf first), if
+    /// `ssl.capture_peer_cert` was set; `None` otherwise.
+    pub fn captured_chain(&self) -> Option<&[CertificateDer<'static>]> {
+        if !self.profile.opts.capture_peer_cert {
+            return None;
+        }
+        Some(self.conn.peer_certificates().unwrap_or(&[]))
     }
 }
 
@@ -771,6 +1277,31 @@ mod tests {
         assert_eq!(quote(b"220 mail.example ESMTP\r\nmore"), "220 mail.example ESMTP");
         assert!(looks_like_text(b"+OK POP3"));
         assert!(!looks_like_text(&[0x15, 0x03, 0x01]));
+    }
+
+    #[test]
+    fn cipher_names() {
+        let all = supported_ciphers();
+        assert!(all.contains(&"TLS_AES_128_GCM_SHA256") && all.contains(&"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"));
+        assert_eq!(parse_ciphers("k", "DEFAULT").unwrap(), None);
+        assert_eq!(
+            parse_ciphers("k", "ecdhe-rsa-aes128-gcm-sha256 : TLS_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256").unwrap(),
+            Some(vec!["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"])
+        );
+        assert!(parse_ciphers("k", "RC4-SHA").unwrap_err().message.contains("unknown or unsupported"));
+        assert!(parse_ciphers("k", "!aNULL").unwrap_err().message.contains("OpenSSL cipher-string"));
+    }
+
+    #[test]
+    fn version_choice() {
+        let mut o = TlsOptions::default();
+        let all = provider().cipher_suites.clone();
+        assert_eq!(choose_versions(&o, Versions::Any, &all).unwrap(), vec![TlsVersion::Tls13, TlsVersion::Tls12]);
+        o.max_version = Some(TlsVersion::Tls12);
+        assert_eq!(choose_versions(&o, Versions::Any, &all).unwrap(), vec![TlsVersion::Tls12]);
+        assert!(choose_versions(&o, Versions::Tls13, &all).unwrap_err().message.contains("ssl.min_version/ssl.max_version"));
+        o.min_version = Some(TlsVersion::Tls13);
+        assert!(choose_versions(&o, Versions::Any, &all).unwrap_err().message.contains("above"));
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub const MAX_UNIX_PATH: usize = 107;
 pub const MAX_HOST_NAME: usize = 253;
 /// Longest label of a host name in bytes.
 pub const MAX_LABEL: usize = 63;
+/// Longest IPv6 zone in bytes: an interface name (IFNAMSIZ 16 with its NUL) or
+/// an index. Longer zones cannot name anything, and would not fit `tu_url_parts`.
+pub const MAX_ZONE: usize = 15;
 /// The transports this library opens, in the order error messages list them.
 pub const SUPPORTED_TRANSPORTS: &str = "tcp, udp, ssl, tls, tlsv1.2, tlsv1.3, unix, udg";
 
@@ -635,6 +638,13 @@ fn parse_zone(z: &str, pct: usize) -> Result<String> {
             "invalid character {} in IPv6 zone at offset {} (allowed: letters, digits, '_', '.', '-')",
             char_name(c),
             zoff + i
+        )));
+    }
+    if zone.len() > MAX_ZONE {
+        return Err(url_err(format!(
+            "IPv6 zone '{}' is {} bytes, longer than the {MAX_ZONE} of an interface name, at offset {zoff}",
+            quote(zone),
+            zone.len()
         )));
     }
     Ok(zone.to_string())
