@@ -394,6 +394,15 @@ void tu_options_free(struct tu_options *o);
 int32_t tu_parse_url(const char *url, struct tu_url_parts *out, struct tu_error *err);
 
 /**
+ * Parses fsockopen style — `host` (which may carry a scheme, or be a bare
+ * IPv6 literal such as "fe80::1") and `port` apart — without connecting,
+ * exactly as `tu_connect_host` would. `port` is 1..65535, or 0 when `host`
+ * carries it; a port in both places is TU_E_URL. `*out` is written only on
+ * success; `err` may be NULL.
+ */
+int32_t tu_parse_host(const char *host, int32_t port, struct tu_url_parts *out, struct tu_error *err);
+
+/**
  * The library version, e.g. "0.1.0" (also TU_VERSION in the header).
  * Static string.
  */

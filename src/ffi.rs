@@ -335,10 +335,12 @@ pub extern "C" fn tu_close(h: *mut tu_handle) {
     if h.is_null() {
         return;
     }
-    let _ = boundary(|| {
-        // SAFETY: `h` came from Box::into_raw in tu_connect_opts; the caller
-        // gives up its ownership here.
-        drop(unsafe { Box::from_raw(h as *mut Handle) });
+    // SAFETY: `h` came from Box::into_raw in tu_connect_opts; the caller
+    // gives up its ownership here. Taken before the boundary, so that the
+    // handle is freed even if something in there panics (unwinding drops it).
+    let handle = unsafe { Box::from_raw(h as *mut Handle) };
+    let _ = boundary(move || {
+        drop(handle);
         Ok(())
     });
 }
@@ -407,9 +409,11 @@ pub extern "C" fn tu_options_free(o: *mut tu_options) {
     if o.is_null() {
         return;
     }
-    let _ = boundary(|| {
-        // SAFETY: made by tu_options_new; ownership comes back here.
-        drop(unsafe { Box::from_raw(o as *mut Options) });
+    // SAFETY: made by tu_options_new; ownership comes back here (before the
+    // boundary, so that a panic in there still frees it).
+    let options = unsafe { Box::from_raw(o as *mut Options) };
+    let _ = boundary(move || {
+        drop(options);
         Ok(())
     });
 }
@@ -434,9 +438,31 @@ pub extern "C" fn tu_parse_url(url: *const c_char, out: *mut tu_url_parts, err: 
         let bytes = unsafe { CStr::from_ptr(url) }.to_bytes();
         crate::url::parse_bytes(bytes)
     });
+    fill_parts(r, out, err)
+}
+
+/// Parses fsockopen style — `host` (which may carry a scheme, or be a bare
+/// IPv6 literal such as "fe80::1") and `port` apart — without connecting,
+/// exactly as `tu_connect_host` would. `port` is 1..65535, or 0 when `host`
+/// carries it; a port in both places is TU_E_URL. `*out` is written only on
+/// success; `err` may be NULL.
+#[no_mangle]
+pub extern "C" fn tu_parse_host(host: *const c_char, port: i32, out: *mut tu_url_parts, err: *mut tu_error) -> i32 {
+    let err = reset(err);
+    let r = boundary(|| {
+        let host = text(host, "host")?;
+        if out.is_null() {
+            return Err(Error::invalid("out is NULL"));
+        }
+        crate::url::parse_host_port(host, port)
+    });
+    fill_parts(r, out, err)
+}
+
+fn fill_parts(r: Result<crate::url::Url>, out: *mut tu_url_parts, err: Option<&mut tu_error>) -> i32 {
     match r {
         Ok(u) => {
-            // SAFETY: checked non-NULL above; caller-owned and writable.
+            // SAFETY: the callers checked `out` non-NULL; caller-owned and writable.
             let out = unsafe { &mut *out };
             copy_text(&mut out.transport, u.transport.name());
             copy_text(&mut out.host, &u.host.as_ref().map(|h| h.to_string_for_display()).unwrap_or_default());
@@ -454,22 +480,26 @@ pub extern "C" fn tu_parse_url(url: *const c_char, out: *mut tu_url_parts, err: 
 #[no_mangle]
 pub extern "C" fn tu_version() -> *const c_char {
     static VERSION: OnceLock<CString> = OnceLock::new();
-    VERSION.get_or_init(|| CString::new(env!("CARGO_PKG_VERSION")).unwrap_or_default()).as_ptr()
+    boundary(|| Ok(VERSION.get_or_init(|| CString::new(env!("CARGO_PKG_VERSION")).unwrap_or_default()).as_ptr()))
+        .unwrap_or(c"unknown".as_ptr())
 }
 
 /// A short description of a code ("malformed URL"), for callers that passed
 /// no tu_error. Unknown values give "unknown error code". Static string.
 #[no_mangle]
 pub extern "C" fn tu_strerror(code: i32) -> *const c_char {
-    let d = error::CODES.iter().find(|c| c.0 == code).map(|c| c.2).unwrap_or("unknown error code");
-    static_text(Some(d))
+    boundary(|| {
+        let d = error::CODES.iter().find(|c| c.0 == code).map(|c| c.2).unwrap_or("unknown error code");
+        Ok(static_text(Some(d)))
+    })
+    .unwrap_or(c"internal error".as_ptr())
 }
 
 /// The name of a code ("TU_E_URL"), or NULL for a value that is not a code.
 /// Static string.
 #[no_mangle]
 pub extern "C" fn tu_code_name(code: i32) -> *const c_char {
-    static_text(error::code_name(code))
+    boundary(|| Ok(static_text(error::code_name(code)))).unwrap_or(ptr::null())
 }
 
 /// A NUL-terminated copy of a static string, made once and kept.

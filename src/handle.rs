@@ -186,10 +186,7 @@ impl Handle {
     /// fsockopen style: `host` may carry a scheme and a bare IPv6 literal;
     /// `port` 0 means the port is in `host`. A port in both places is TU_E_URL.
     pub fn connect_host(host: &str, port: i32, opts: &Options) -> Result<Handle> {
-        let port = u16::try_from(port).map_err(|_| {
-            Error::url(format!("port {port} out of range (1..65535, or 0 when the address carries the port)"))
-        })?;
-        Handle::connect_url(&crate::url::parse_with_port(host, port)?, opts)
+        Handle::connect_url(&crate::url::parse_host_port(host, port)?, opts)
     }
 
     pub fn connect_url(url: &Url, opts: &Options) -> Result<Handle> {

@@ -249,6 +249,15 @@ pub fn parse_bytes(input: &[u8]) -> Result<Url> {
     }
 }
 
+/// fsockopen style with the port as C passes it (`int32_t`): 1..65535, or 0
+/// when `input` carries the port. Anything else is `TU_E_URL`.
+pub fn parse_host_port(input: &str, port: i32) -> Result<Url> {
+    let port = u16::try_from(port).map_err(|_| {
+        Error::new(TU_E_URL, format!("port {port} out of range (1..65535, or 0 when the address carries the port)"))
+    })?;
+    parse_with_port(input, port)
+}
+
 /// fsockopen style: `input` is the address (a scheme is allowed, so is a bare IPv6
 /// literal such as `fe80::1`), `port` the separate port argument, 0 meaning none.
 /// A port in both places is `TU_E_URL`; a port for unix://udg:// likewise. With no

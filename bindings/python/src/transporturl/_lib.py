@@ -18,6 +18,7 @@ from ctypes import (
     c_char,
     c_char_p,
     c_int32,
+    c_int64,
     c_size_t,
     c_ssize_t,
     c_void_p,
@@ -44,7 +45,8 @@ class TuError(ctypes.Structure):
 
     def text(self) -> str:
         # ``.message`` of a c_char array stops at the first NUL.
-        return self.message.decode("utf-8", "replace")
+        raw: bytes = self.message
+        return raw.decode("utf-8", "replace")
 
 
 class TuUrlParts(ctypes.Structure):
@@ -141,7 +143,9 @@ def _struct_error(err: Any, code: int) -> "NoReturn":
 def check_handle_code(result: int, func: Any, args: Tuple[Any, ...]) -> int:
     """A TU_OK / TU_E_* result of a call on the handle ``args[0]``."""
     if result != TU_OK:
-        _handle_error(args[0], result)
+        h = args[0]
+        del args  # keep the caller's buffers out of the traceback
+        _handle_error(h, result)
     return result
 
 
@@ -153,7 +157,30 @@ def check_count(result: int, func: Any, args: Tuple[Any, ...]) -> Optional[int]:
     code = -result
     if code == WOULD_BLOCK:
         return None
-    _handle_error(args[0], code)
+    h = args[0]
+    del args  # the traceback must not pin the caller's buffer (a bytearray could not resize)
+    _handle_error(h, code)
+
+
+def check_size(result: int, func: Any, args: Tuple[Any, ...]) -> int:
+    """A size (>= 0) or -(TU_E_* code), for a call on the handle ``args[0]``."""
+    if result < 0:
+        h = args[0]
+        del args
+        _handle_error(h, -result)
+    return result
+
+
+def check_text_out(result: int, func: Any, args: Tuple[Any, ...]) -> Optional[int]:
+    """Calls that copy text into a caller's buffer: TU_OK, None for
+    TU_E_STATE ("TLS is not on": no value), else raise."""
+    if result == TU_OK:
+        return result
+    if result == STATE:
+        return None
+    h = args[0]
+    del args
+    _handle_error(h, result)
 
 
 #: Every C function the binding uses: C signature and error check. Core
@@ -178,6 +205,22 @@ FUNCTIONS: Tuple[Fn, ...] = (
     _fn("tu_fileno", [_H], c_int32),
     _fn("tu_tls_version", [_H], c_char_p),
     _fn("tu_tls_cipher_suite", [_H], c_char_p),
+    # added later (issues 3 and 4): an older build may lack them
+    _fn("tu_connect_host", [c_char_p, c_int32, _O, _ERR], _H, check_null, optional=True),
+    _fn("tu_parse_host", [c_char_p, c_int32, POINTER(TuUrlParts), _ERR], c_int32, check_code, optional=True),
+    _fn("tu_set_nonblocking", [_H, c_int32], c_int32, check_handle_code, optional=True),
+    _fn("tu_wants", [_H], c_int32, optional=True),
+    _fn("tu_pending", [_H], c_size_t, optional=True),
+    _fn("tu_set_timeout", [_H, c_int32, c_int64], c_int32, check_handle_code, optional=True),
+    _fn("tu_shutdown", [_H, c_int32], c_int32, check_handle_code, optional=True),
+    _fn("tu_local_address", [_H, c_char_p, c_size_t], c_int32, check_handle_code, optional=True),
+    _fn("tu_peer_address", [_H, c_char_p, c_size_t], c_int32, check_handle_code, optional=True),
+    _fn("tu_tls_group", [_H], c_char_p, optional=True),
+    _fn("tu_tls_alpn", [_H, c_char_p, c_size_t], c_int32, check_text_out, optional=True),
+    _fn("tu_tls_resumed", [_H], c_int32, optional=True),
+    _fn("tu_tls_peer_verified", [_H], c_int32, optional=True),
+    _fn("tu_tls_sni", [_H, c_char_p, c_size_t], c_int32, check_text_out, optional=True),
+    _fn("tu_tls_peer_cert", [_H, c_size_t, c_void_p, c_size_t], c_ssize_t, check_size, optional=True),
 )
 
 CORE = frozenset(f.name for f in FUNCTIONS if not f.optional)
@@ -256,6 +299,11 @@ class Library:
         missing_core = sorted(CORE.intersection(self.missing))
         if missing_core:
             raise OSError("not a usable transporturl library: missing " + ", ".join(missing_core))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not declared (typing: the declared
+        # functions are set as attributes in __init__).
+        raise AttributeError(f"{name} is not in transporturl's declaration table")
 
     def has(self, name: str) -> bool:
         """Whether this build exports ``name``."""
@@ -336,3 +384,11 @@ def strerror(code: int) -> str:
 
 
 WOULD_BLOCK: int = CODES.get("TU_E_WOULD_BLOCK", 14)
+STATE: int = CODES.get("TU_E_STATE", 15)
+
+
+def require(name: str) -> Callable[..., Any]:
+    """The declared function ``name``; NotSupportedError if this library
+    build (or this binding's table) does not have it."""
+    func: Optional[Callable[..., Any]] = getattr(LIB, name, None)
+    return func if func is not None else _unsupported(name, LIB.path)
