@@ -1,7 +1,7 @@
 /*
  * tucat — a small socat / `openssl s_client` built only on transporturl.h.
  *
- *   tucat [-o key=value]... [--starttls smtp] [-q] URL
+ *   tucat [-o key=value]... [--starttls smtp] [-N] [-q] URL
  *
  * Connects to URL (tcp://, udp://, tls://, ssl://, tlsv1.2://, tlsv1.3://,
  * unix://, udg://), then copies stdin to the connection and the connection to
@@ -10,9 +10,13 @@
  * for one reader and one writer).
  *
  * When stdin ends, tucat keeps copying the connection to stdout until the
- * peer closes it (bounded by read_timeout). It exits 0 on an orderly end of
- * the connection, 1 on any failure (reported as "tucat: TU_E_NAME: message"
- * on stderr), 2 on a usage error.
+ * peer closes it (bounded by read_timeout); when the peer closes first, tucat
+ * stops reading stdin. It exits 0 on an orderly end of the connection (for
+ * udp:// and udg://, which have no end, read_timeout passing after stdin
+ * ended), 1 on any failure (reported as "tucat: TU_E_NAME: message" on
+ * stderr), 2 on a usage error (a bad -o option included). With -N, the end
+ * of stdin is passed on: tu_shutdown(TU_SHUT_WR) (TLS: close_notify, then
+ * FIN), as `nc -N` does, for peers that answer only once their input ends.
  *
  * --starttls smtp: read the 220 greeting, send EHLO, read the 250 reply, send
  * STARTTLS, expect 220, then upgrade with tu_enable_crypto(). The replies are
@@ -31,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "transporturl.h"
@@ -42,6 +45,7 @@
 
 static const char *progname = "tucat";
 static int quiet = 0;
+static int half_close = 0;
 
 /* State shared between the main thread and the reader thread. */
 struct pump {
@@ -50,12 +54,13 @@ struct pump {
     int done;            /* the reader has finished (under lock) */
     intptr_t result;     /* 0 = orderly EOF, < 0 = -(code) */
     int stdout_errno;    /* writing to stdout failed with this errno (0 = no) */
+    int stdin_ended;     /* stdin reached EOF (main thread only) */
 };
 
 static void usage(FILE *to)
 {
     fprintf(to,
-            "usage: %s [-o key=value]... [--starttls smtp] [-q] URL\n"
+            "usage: %s [-o key=value]... [--starttls smtp] [-N] [-q] URL\n"
             "       %s --version\n"
             "\n"
             "Copies stdin to the connection named by URL and the connection to stdout.\n"
@@ -63,6 +68,8 @@ static void usage(FILE *to)
             "                    ssl.verify_peer, ssl.verify_peer_name, ssl.peer_name,\n"
             "                    ssl.cafile, ...); may be repeated\n"
             "  --starttls smtp   speak SMTP up to STARTTLS, then upgrade to TLS\n"
+            "  -N                when stdin ends, shut the connection down for writing\n"
+            "                    (TLS: close_notify) so that the peer sees the end\n"
             "  -q                quiet: report only errors\n"
             "Exit status: 0 orderly end, 1 failure, 2 usage.\n",
             progname, progname);
@@ -77,13 +84,13 @@ static void report(int32_t code, const char *message)
     fprintf(stderr, "%s: %s: %s\n", progname, name ? name : "TU_E_?", message ? message : "");
 }
 
-/* Report the last failure on h, falling back to the code we were given. */
+/* Report `code`, with the handle's message when its last failure is that code. */
 static void report_handle(const tu_handle *h, int32_t code)
 {
     tu_error e;
     memset(&e, 0, sizeof e);
-    if (tu_last_error(h, &e) == TU_OK && e.code != TU_OK)
-        report(e.code, e.message);
+    if (tu_last_error(h, &e) == code)
+        report(code, e.message);
     else
         report(code, NULL);
 }
@@ -134,6 +141,16 @@ static void describe(const tu_handle *h, const char *url, char *out, size_t out_
         snprintf(out, out_len, "%s", parts.transport);
     else
         snprintf(out, out_len, "plain");
+}
+
+/* udp:// or udg:// */
+static int is_datagram(const char *url)
+{
+    tu_url_parts parts;
+    memset(&parts, 0, sizeof parts);
+    if (tu_parse_url(url, &parts, NULL) != TU_OK)
+        return 0;
+    return strcmp(parts.transport, "udp") == 0 || strcmp(parts.transport, "udg") == 0;
 }
 
 /*
@@ -213,41 +230,27 @@ static int32_t smtp_send(tu_handle *h, const char *cmd)
     return write_all_tu(h, buf, (size_t)n);
 }
 
-/* The SMTP dialogue up to STARTTLS, then the upgrade. Returns TU_OK or a code;
- * *handle_error tells whether the handle holds the message for that code. */
-static int32_t starttls_smtp(tu_handle *h, int *handle_error)
+/* The SMTP dialogue up to STARTTLS, then the upgrade. Returns TU_OK or a code. */
+static int32_t starttls_smtp(tu_handle *h)
 {
     int32_t rc;
     int offered = 0;
 
-    *handle_error = 1;
     if ((rc = smtp_reply(h, "220", NULL)) != TU_OK)
-        goto done;
+        return rc;
     if ((rc = smtp_send(h, "EHLO tucat.localhost")) != TU_OK)
-        goto done;
+        return rc;
     if ((rc = smtp_reply(h, "250", &offered)) != TU_OK)
-        goto done;
+        return rc;
     if (!offered) {
         fprintf(stderr, "%s: the server does not offer STARTTLS\n", progname);
-        rc = TU_E_PROTOCOL;
-        *handle_error = 0;
-        goto done;
+        return TU_E_PROTOCOL;
     }
     if ((rc = smtp_send(h, "STARTTLS")) != TU_OK)
-        goto done;
+        return rc;
     if ((rc = smtp_reply(h, "220", NULL)) != TU_OK)
-        goto done;
-    rc = tu_enable_crypto(h, TU_CRYPTO_ANY);
-done:
-    if (rc == TU_E_PROTOCOL && *handle_error) {
-        /* our own protocol complaints were printed already; the library's
-         * (e.g. plaintext queued behind the 220) carry a handle message */
-        tu_error e;
-        memset(&e, 0, sizeof e);
-        if (tu_last_error(h, &e) != TU_OK || e.code != TU_E_PROTOCOL)
-            *handle_error = 0;
-    }
-    return rc;
+        return rc;
+    return tu_enable_crypto(h, TU_CRYPTO_ANY);
 }
 
 static int pump_done(struct pump *p)
@@ -293,9 +296,7 @@ static void *reader_main(void *arg)
 static int32_t copy_stdin(struct pump *p)
 {
     char buf[16384];
-    int stdin_open = 1;
-
-    while (stdin_open) {
+    while (!p->stdin_ended) {
         struct pollfd pfd;
         int pr;
 
@@ -322,7 +323,13 @@ static int32_t copy_stdin(struct pump *p)
                 return TU_E_IO;
             }
             if (n == 0) {
-                stdin_open = 0;
+                p->stdin_ended = 1;
+                if (half_close) {
+                    /* allowed while the reader waits in tu_read */
+                    int32_t rc = tu_shutdown(p->h, TU_SHUT_WR);
+                    if (rc != TU_OK)
+                        return rc;
+                }
                 break;
             }
             {
@@ -401,6 +408,8 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(a, "-q") == 0) {
             quiet = 1;
+        } else if (strcmp(a, "-N") == 0) {
+            half_close = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             status = 0;
@@ -442,13 +451,9 @@ int main(int argc, char **argv)
     }
 
     if (starttls != NULL) {
-        int handle_error = 0;
-        int32_t rc = starttls_smtp(h, &handle_error);
+        int32_t rc = starttls_smtp(h);
         if (rc != TU_OK) {
-            if (handle_error)
-                report_handle(h, rc);
-            else
-                report(rc, NULL);
+            report_handle(h, rc);
             goto cleanup;
         }
         if (!quiet) {
@@ -472,12 +477,10 @@ int main(int argc, char **argv)
     {
         int32_t wrc = copy_stdin(&pump);
         if (wrc != TU_OK && !pump_done(&pump)) {
-            /* A write failed while the reader may still wait for data: wake
-             * it by shutting the borrowed socket down (the handle still owns
-             * and closes the descriptor). */
-            int fd = tu_fileno(h);
-            if (fd >= 0)
-                shutdown(fd, SHUT_RDWR);
+            /* A write failed while the reader may still wait for data:
+             * tu_shutdown may be called while another thread is in tu_read,
+             * and makes that read return at once. */
+            tu_shutdown(h, TU_SHUT_RDWR);
         }
         pthread_join(reader, NULL);
         reader_started = 0;
@@ -489,6 +492,12 @@ int main(int argc, char **argv)
 
     if (pump.stdout_errno != 0) {
         fprintf(stderr, "%s: write(stdout): %s\n", progname, strerror(pump.stdout_errno));
+        goto cleanup;
+    }
+    if (pump.result == -TU_E_TIMEOUT && pump.stdin_ended && is_datagram(url)) {
+        /* udp:// and udg:// have no end of stream: once stdin has ended,
+         * a quiet peer for read_timeout is the end. */
+        status = 0;
         goto cleanup;
     }
     if (pump.result < 0) {

@@ -67,7 +67,7 @@ static void dead_tcp_peer(int reset)
     TH_CHECK(n == -TU_E_IO, "after %d writes tu_write returned %ld (%s), want -TU_E_IO", writes,
              (long)n, n < 0 ? th_code((int32_t)-n) : "bytes");
     if (n == -TU_E_IO)
-        TH_CHECK_LAST(h, TU_E_IO, NULL);
+        TH_CHECK_LAST(h, TU_E_IO, "os error");
 cleanup:
     tu_close(h);
     if (cfd >= 0)

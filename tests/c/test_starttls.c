@@ -4,6 +4,7 @@
  *   TU_SMTP_PORT      smtp_server.py (aiosmtpd, STARTTLS), 127.0.0.1
  *   TU_SMTP6_PORT     the same on ::1                            (optional)
  *   TU_INJECT_PORT    smtp_server.py --inject (plaintext queued behind the 220)
+ *   TU_LINE_PORT      line_server.py (STARTTLS and STOPTLS: TLS on and off again)
  * A case whose server is not given is skipped.
  */
 #include <pthread.h>
@@ -107,6 +108,78 @@ cleanup:
     tu_close(h);
 }
 
+/* line_server.py: TLS on, then off again with TU_CRYPTO_NONE. The server
+ * sends its close_notify and the plaintext line "OK plain again" in one
+ * segment, which the library must not swallow. `big_reads` reads the TLS
+ * reply with one large tu_read instead of byte by byte. */
+static void tls_on_off(int port, int big_reads)
+{
+    char url[128], line[512];
+    tu_error err;
+    tu_handle *h;
+    int32_t rc;
+    intptr_t n;
+
+    snprintf(url, sizeof url, "tcp://localhost:%d", port);
+    h = th_connect(url, &err, "ssl.cafile", ca, "timeout", "5", "read_timeout", "5",
+                   (const char *)NULL);
+    TH_CHECK(h != NULL, "%s: %s %.*s", url, th_code(err.code), 512, err.message);
+    if (h == NULL)
+        return;
+    rc = th_read_line(h, line, sizeof line);
+    TH_CHECK(rc == TU_OK && strcmp(line, "OK plain") == 0, "greeting: %s \"%s\"", rcs(rc), line);
+    rc = tu_enable_crypto(h, TU_CRYPTO_NONE);
+    TH_CHECK(rc == TU_E_STATE, "TU_CRYPTO_NONE while TLS is off: %s, want TU_E_STATE",
+             th_code(rc));
+    rc = th_write_all(h, "STARTTLS\n");
+    rc = rc == TU_OK ? th_read_line(h, line, sizeof line) : rc;
+    TH_CHECK(rc == TU_OK && strcmp(line, "OK starttls") == 0, "STARTTLS: %s \"%s\"", rcs(rc),
+             line);
+    rc = tu_enable_crypto(h, TU_CRYPTO_TLSV1_3);
+    TH_CHECK(rc == TU_OK, "tu_enable_crypto(TLSV1_3): %s", th_code(rc));
+    if (rc != TU_OK) {
+        TH_CHECK_LAST(h, TU_OK, NULL);
+        goto cleanup;
+    }
+    rc = th_write_all(h, "ECHO over tls\n");
+    rc = rc == TU_OK ? th_read_line(h, line, sizeof line) : rc;
+    TH_CHECK(rc == TU_OK && strcmp(line, "over tls") == 0, "echo over TLS: %s \"%s\"", rcs(rc),
+             line);
+    rc = th_write_all(h, "STOPTLS\n");
+    TH_CHECK(rc == TU_OK, "STOPTLS write: %s", th_code(rc));
+    if (big_reads)
+        rc = th_read_until(h, "OK stoptls\n", line, sizeof line);
+    else
+        rc = th_read_line(h, line, sizeof line);
+    TH_CHECK(rc == TU_OK && strncmp(line, "OK stoptls", 10) == 0, "STOPTLS reply: %s \"%s\"",
+             rcs(rc), line);
+    if (big_reads)
+        TH_CHECK(strcmp(line, "OK stoptls\n") == 0,
+                 "a TLS read returned bytes from after the close_notify: \"%s\"", line);
+    th_sleep(0.1); /* close_notify + plaintext are surely here now */
+    rc = tu_enable_crypto(h, TU_CRYPTO_NONE);
+    TH_CHECK(rc == TU_OK, "tu_enable_crypto(TU_CRYPTO_NONE): %s", th_code(rc));
+    if (rc != TU_OK) {
+        TH_CHECK_LAST(h, TU_OK, NULL);
+        goto cleanup;
+    }
+    TH_CHECK(tu_tls_version(h) == NULL, "TLS still reported after TU_CRYPTO_NONE");
+    rc = th_read_line(h, line, sizeof line);
+    TH_CHECK(rc == TU_OK && strcmp(line, "OK plain again") == 0,
+             "the plaintext that followed the close_notify: %s \"%s\"", rcs(rc), line);
+    rc = th_write_all(h, "ECHO plain\n");
+    rc = rc == TU_OK ? th_read_line(h, line, sizeof line) : rc;
+    TH_CHECK(rc == TU_OK && strcmp(line, "plain") == 0, "plaintext echo: %s \"%s\"", rcs(rc),
+             line);
+    rc = th_write_all(h, "QUIT\n");
+    rc = rc == TU_OK ? th_read_line(h, line, sizeof line) : rc;
+    TH_CHECK(rc == TU_OK && strcmp(line, "OK bye") == 0, "QUIT: %s \"%s\"", rcs(rc), line);
+    n = tu_read(h, line, sizeof line);
+    TH_CHECK(n == 0, "after QUIT tu_read returned %ld, want 0 (plaintext FIN)", (long)n);
+cleanup:
+    tu_close(h);
+}
+
 /* An in-process "SMTP" server that greets each connection at once, so that
  * the greeting races the client's ClientHello as closely as possible. */
 struct greeter {
@@ -138,6 +211,7 @@ int main(void)
     int smtp = th_env_port("TU_SMTP_PORT");
     int smtp6 = th_env_port("TU_SMTP6_PORT");
     int inject = th_env_port("TU_INJECT_PORT");
+    int linep = th_env_port("TU_LINE_PORT");
     char url[128];
     char line[1024];
     tu_error err;
@@ -283,11 +357,22 @@ int main(void)
             rc = tu_enable_crypto(h, TU_CRYPTO_ANY);
             TH_CHECK(rc == TU_E_PROTOCOL, "tu_enable_crypto: %s, want TU_E_PROTOCOL",
                      th_code(rc));
-            TH_CHECK_LAST(h, TU_E_PROTOCOL, NULL);
+            TH_CHECK_LAST(h, TU_E_PROTOCOL, "250 injected");
             TH_CHECK(tu_tls_version(h) == NULL, "TLS reported on after a refused upgrade");
         }
         tu_close(h);
         h = NULL;
+        th_end();
+    }
+
+    if (linep == 0) {
+        th_skip("TLS on and off again", "TU_LINE_PORT unset");
+    } else {
+        th_begin("STARTTLS, then TU_CRYPTO_NONE keeps the plaintext sent right after close_notify");
+        tls_on_off(linep, 0);
+        th_end();
+        th_begin("the same with large reads: no TLS read returns bytes after the close_notify");
+        tls_on_off(linep, 1);
         th_end();
     }
 
@@ -300,7 +385,7 @@ int main(void)
         if (h != NULL) {
             rc = tu_enable_crypto(h, TU_CRYPTO_ANY);
             TH_CHECK(rc == TU_E_STATE, "tu_enable_crypto: %s, want TU_E_STATE", th_code(rc));
-            TH_CHECK_LAST(h, TU_E_STATE, NULL);
+            TH_CHECK_LAST(h, TU_E_STATE, "udp");
         }
         tu_close(h);
         h = NULL;
@@ -413,7 +498,7 @@ int main(void)
             rc = tu_enable_crypto(h, TU_CRYPTO_ANY);
             TH_CHECK(rc == TU_E_PROTOCOL, "tu_enable_crypto: %s, want TU_E_PROTOCOL",
                      th_code(rc));
-            TH_CHECK_LAST(h, TU_E_PROTOCOL, NULL);
+            TH_CHECK_LAST(h, TU_E_PROTOCOL, "250 injected");
             TH_CHECK(tu_tls_version(h) == NULL, "TLS reported on after a refused upgrade");
         }
         tu_close(h);
@@ -430,7 +515,7 @@ int main(void)
         if (h != NULL) {
             rc = tu_enable_crypto(h, TU_CRYPTO_ANY);
             TH_CHECK(rc == TU_E_STATE, "tu_enable_crypto: %s, want TU_E_STATE", th_code(rc));
-            TH_CHECK_LAST(h, TU_E_STATE, NULL);
+            TH_CHECK_LAST(h, TU_E_STATE, "udp");
         }
         tu_close(h);
         h = NULL;

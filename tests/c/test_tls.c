@@ -158,7 +158,7 @@ int main(void)
             rc = tu_enable_crypto(h, TU_CRYPTO_ANY);
             TH_CHECK(rc == TU_E_STATE, "second tu_enable_crypto: %s, want TU_E_STATE",
                      th_code(rc));
-            TH_CHECK_LAST(h, TU_E_STATE, NULL);
+            TH_CHECK_LAST(h, TU_E_STATE, "already");
             rev_round_trip(h);
         }
         tu_close(h);
@@ -221,7 +221,7 @@ int main(void)
             dt = th_now() - t0;
             TH_CHECK(n == -TU_E_TIMEOUT, "tu_read returned %ld, want -TU_E_TIMEOUT", (long)n);
             TH_CHECK(dt >= 0.2 && dt < 3.0, "timed out after %.2f s, want about 0.3 s", dt);
-            TH_CHECK_LAST(h, TU_E_TIMEOUT, NULL);
+            TH_CHECK_LAST(h, TU_E_TIMEOUT, "time");
         }
         tu_close(h);
         h = NULL;
@@ -255,9 +255,9 @@ int main(void)
     {
         int closed = th_closed_port();
         snprintf(url, sizeof url, "tcp://127.0.0.1:%d", closed);
-        bad("refused port, tcp://: TU_E_REFUSED", url, TU_E_REFUSED, NULL, NULL, NULL);
+        bad("refused port, tcp://: TU_E_REFUSED", url, TU_E_REFUSED, "refused", NULL, NULL);
         snprintf(url, sizeof url, "tls://localhost:%d", closed);
-        bad("refused port, tls://: TU_E_REFUSED", url, TU_E_REFUSED, NULL, "ssl.cafile", ca);
+        bad("refused port, tls://: TU_E_REFUSED", url, TU_E_REFUSED, "refused", "ssl.cafile", ca);
     }
 
     lfd = th_listen(AF_INET, &silent_port);
@@ -270,7 +270,7 @@ int main(void)
         dt = th_now() - t0;
         TH_CHECK(h == NULL, "connected to a silent peer");
         if (h == NULL)
-            TH_CHECK_ERR(&err, TU_E_TIMEOUT, NULL);
+            TH_CHECK_ERR(&err, TU_E_TIMEOUT, "time");
         TH_CHECK(dt >= 0.3 && dt < 3.0, "gave up after %.2f s, want about 0.5 s", dt);
         tu_close(h);
         h = NULL;
@@ -292,6 +292,10 @@ int main(void)
             TH_CHECK(n == 0, "tu_read after close_notify returned %ld, want 0", (long)n);
             n = tu_read(h, buf, sizeof buf);
             TH_CHECK(n == 0, "a second tu_read after EOF returned %ld, want 0", (long)n);
+            rc = tu_enable_crypto(h, TU_CRYPTO_NONE);
+            TH_CHECK(rc == TU_E_STATE, "TU_CRYPTO_NONE on tls://: %s, want TU_E_STATE",
+                     th_code(rc));
+            TH_CHECK_LAST(h, TU_E_STATE, "implicit");
         }
         tu_close(h);
         h = NULL;
