@@ -264,6 +264,25 @@ tucat_check "--starttls smtp against the injecting server: TU_E_PROTOCOL" 1 '' \
     '^tucat: TU_E_PROTOCOL: ' 'EHLO x\r\n' -- --starttls smtp -o "ssl.cafile=$ca" \
     "tcp://localhost:$TU_INJECT_PORT"
 
+# examples/poll_echo.c: several connections from one poll loop (non-blocking
+# mode), against its own echo server, then against the TLS echo server.
+if "$CC" "${cflags[@]}" "$root/examples/poll_echo.c" "${libs[@]}" -o "$build/poll_echo" 2>"$work/poll_echo.build.log"; then
+    for mode in plain tls; do
+        if [ "$mode" = plain ]; then args=(); envs=(); else
+            args=("tls://localhost:$TU_ECHO_PORT" "tls://127.0.0.1:$TU_ECHO_PORT"); envs=(TU_CAFILE="$ca"); fi
+        if env "${envs[@]}" timeout 120 "${tucat_runner[@]}" "$build/poll_echo" "${args[@]}" >"$work/poll_echo.out" 2>&1; then
+            echo "ok - poll_echo: $mode"
+            total_pass=$((total_pass + 1))
+        else
+            echo "FAIL - poll_echo: $mode"; sed 's/^/    /' "$work/poll_echo.out" | tail -20
+            total_fail=$((total_fail + 1)); failed_names+=("poll_echo-$mode")
+        fi
+    done
+else
+    cat "$work/poll_echo.build.log" >&2
+    echo "FAIL - poll_echo: build"; total_fail=$((total_fail + 1)); failed_names+=("poll_echo-build")
+fi
+
 echo
 if [ "${#failed_names[@]}" -gt 0 ]; then
     echo "run.sh: failed: ${failed_names[*]}"
