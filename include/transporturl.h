@@ -338,7 +338,8 @@ intptr_t tu_write(struct tu_handle *h, const void *buf, size_t len);
 /**
  * Copies the code and message of the last failure on `h` into `*out` and
  * returns that code (TU_OK, with an empty message, if nothing failed yet).
- * With `h` NULL: TU_E_INVALID_ARGUMENT (and `*out` says so, if given).
+ * `out` may be NULL: then only the code is returned. With `h` NULL:
+ * TU_E_INVALID_ARGUMENT (and `*out` says so, if given).
  */
 int32_t tu_last_error(const struct tu_handle *h, struct tu_error *out);
 

@@ -312,7 +312,8 @@ pub extern "C" fn tu_write(h: *mut tu_handle, buf: *const c_void, len: libc::siz
 
 /// Copies the code and message of the last failure on `h` into `*out` and
 /// returns that code (TU_OK, with an empty message, if nothing failed yet).
-/// With `h` NULL: TU_E_INVALID_ARGUMENT (and `*out` says so, if given).
+/// `out` may be NULL: then only the code is returned. With `h` NULL:
+/// TU_E_INVALID_ARGUMENT (and `*out` says so, if given).
 #[no_mangle]
 pub extern "C" fn tu_last_error(h: *const tu_handle, out: *mut tu_error) -> i32 {
     let out = reset(out);
