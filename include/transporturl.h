@@ -472,7 +472,11 @@ int32_t tu_set_nonblocking(struct tu_handle *h, int32_t nonblocking);
  * send queued records first) and a handshake either way, so poll for what
  * this says, not for what you are doing. Ask right after the call that
  * returned TU_E_WOULD_BLOCK: the next call on `h` that reaches the socket
- * resets it. 0 when the last call did not block, or `h` is NULL.
+ * resets it. Reads and the other calls keep separate records (a writer
+ * never clears what a reader waits for); tu_wants gives both, or'ed.
+ * After a non-blocking TLS `tu_write` that returned > 0, TU_WANT_WRITE
+ * means encrypted records are still queued inside: call `tu_flush` when the
+ * socket is writable. 0 when nothing waits, or `h` is NULL.
  */
 int32_t tu_wants(const struct tu_handle *h);
 
@@ -511,6 +515,17 @@ int32_t tu_set_timeout(struct tu_handle *h, int32_t which, int64_t milliseconds)
  * Returns TU_OK or a code.
  */
 int32_t tu_shutdown(struct tu_handle *h, int32_t how);
+
+/**
+ * Sends the TLS records still queued inside `h`. Needed in non-blocking
+ * mode only: a `tu_write` may accept bytes whose records the socket could
+ * not take yet (`tu_wants` then shows TU_WANT_WRITE); call `tu_flush` when
+ * the socket is writable until it returns TU_OK. Blocking mode waits up to
+ * the write limit; non-blocking mode returns TU_E_WOULD_BLOCK while records
+ * remain. TU_OK at once on plaintext connections. One thread at a time, like
+ * `tu_write` (it may run while another thread is in `tu_read`).
+ */
+int32_t tu_flush(struct tu_handle *h);
 
 /**
  * Writes the local address of the connection into `buf` (`len` bytes,

@@ -597,7 +597,11 @@ pub extern "C" fn tu_set_nonblocking(h: *mut tu_handle, nonblocking: i32) -> i32
 /// send queued records first) and a handshake either way, so poll for what
 /// this says, not for what you are doing. Ask right after the call that
 /// returned TU_E_WOULD_BLOCK: the next call on `h` that reaches the socket
-/// resets it. 0 when the last call did not block, or `h` is NULL.
+/// resets it. Reads and the other calls keep separate records (a writer
+/// never clears what a reader waits for); tu_wants gives both, or'ed.
+/// After a non-blocking TLS `tu_write` that returned > 0, TU_WANT_WRITE
+/// means encrypted records are still queued inside: call `tu_flush` when the
+/// socket is writable. 0 when nothing waits, or `h` is NULL.
 #[no_mangle]
 pub extern "C" fn tu_wants(h: *const tu_handle) -> i32 {
     boundary(|| Ok(handle_ref(h)?.wants())).unwrap_or(0)
@@ -640,6 +644,18 @@ pub extern "C" fn tu_set_timeout(h: *mut tu_handle, which: i32, milliseconds: i6
 #[no_mangle]
 pub extern "C" fn tu_shutdown(h: *mut tu_handle, how: i32) -> i32 {
     code_of(on_handle(h, |h| h.shutdown(how)))
+}
+
+/// Sends the TLS records still queued inside `h`. Needed in non-blocking
+/// mode only: a `tu_write` may accept bytes whose records the socket could
+/// not take yet (`tu_wants` then shows TU_WANT_WRITE); call `tu_flush` when
+/// the socket is writable until it returns TU_OK. Blocking mode waits up to
+/// the write limit; non-blocking mode returns TU_E_WOULD_BLOCK while records
+/// remain. TU_OK at once on plaintext connections. One thread at a time, like
+/// `tu_write` (it may run while another thread is in `tu_read`).
+#[no_mangle]
+pub extern "C" fn tu_flush(h: *mut tu_handle) -> i32 {
+    code_of(on_handle(h, |h| h.flush()))
 }
 
 /// Writes the local address of the connection into `buf` (`len` bytes,

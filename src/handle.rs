@@ -114,11 +114,21 @@ pub struct Handle {
     write_timeout: AtomicLimit,
     connect_timeout: AtomicLimit,
     nonblocking: AtomicBool,
-    /// TU_WANT_* bits of the last call that said TU_E_WOULD_BLOCK; a call
-    /// that gets as far as touching the socket clears them first.
-    wants: AtomicU8,
+    /// TU_WANT_* bits of the last call that said TU_E_WOULD_BLOCK, one slot
+    /// per direction so that a reader and a writer never clear each other's
+    /// (`Slot::Read`: tu_read; `Slot::Write`: tu_write, tu_flush and the
+    /// exclusive calls). A call that touches the socket clears its slot.
+    wants: [AtomicU8; 2],
     shut_rd: AtomicBool,
     shut_wr: AtomicBool,
+}
+
+/// The two `wants` slots: what tu_read waits for, and what every other call
+/// (tu_write, tu_flush, and the exclusive ones) waits for.
+#[derive(Clone, Copy)]
+enum Slot {
+    Read = 0,
+    Write = 1,
 }
 
 /// Which TLS versions a method asks for, or why it is refused.
@@ -214,7 +224,7 @@ impl Handle {
             write_timeout: AtomicLimit::new(opts.write_timeout),
             connect_timeout: AtomicLimit::new(opts.timeout),
             nonblocking: AtomicBool::new(false),
-            wants: AtomicU8::new(0),
+            wants: [AtomicU8::new(0), AtomicU8::new(0)],
             shut_rd: AtomicBool::new(false),
             shut_wr: AtomicBool::new(false),
         };
@@ -279,7 +289,8 @@ impl Handle {
     pub fn set_nonblocking(&self, on: bool) {
         self.nonblocking.store(on, Ordering::Relaxed);
         if !on {
-            self.clear_wants();
+            self.clear_wants(Slot::Read);
+            self.clear_wants(Slot::Write);
         }
     }
 
@@ -325,18 +336,52 @@ impl Handle {
     /// TU_E_WOULD_BLOCK (a TLS read may want the socket writable, a TLS
     /// handshake either), 0 once a later call got further.
     pub fn wants(&self) -> i32 {
-        i32::from(self.wants.load(Ordering::Relaxed))
+        i32::from(self.wants[0].load(Ordering::Relaxed) | self.wants[1].load(Ordering::Relaxed))
     }
 
-    fn clear_wants(&self) {
-        self.wants.store(0, Ordering::Relaxed);
+    fn clear_all_wants(&self) {
+        self.clear_wants(Slot::Read);
+        self.clear_wants(Slot::Write);
+    }
+
+    fn clear_wants(&self, slot: Slot) {
+        self.wants[slot as usize].store(0, Ordering::Relaxed);
     }
 
     /// Records what a call waits for and makes its TU_E_WOULD_BLOCK.
-    fn would_block(&self, what: &str, read: bool, write: bool) -> Error {
+    fn would_block(&self, slot: Slot, what: &str, read: bool, write: bool) -> Error {
         let bits = want_bits(read, write);
-        self.wants.store(bits, Ordering::Relaxed);
+        self.wants[slot as usize].store(bits, Ordering::Relaxed);
         would_block(what, bits)
+    }
+
+    /// `tu_flush`: sends the TLS records still queued inside (after a
+    /// non-blocking `tu_write` that returned with `tu_wants` showing
+    /// TU_WANT_WRITE). Blocking mode waits up to the write time limit;
+    /// non-blocking mode says TU_E_WOULD_BLOCK while some remain. Plaintext
+    /// connections queue nothing: TU_OK at once.
+    pub fn flush(&self) -> Result<()> {
+        let nonblocking = self.is_nonblocking();
+        let deadline = Deadline::after(self.write_timeout.get());
+        loop {
+            {
+                let mut state = self.lock()?;
+                self.clear_wants(Slot::Write);
+                match &mut *state {
+                    State::Failed(e) => return Err(Self::failed_error(e)),
+                    State::Tls { session, .. } => {
+                        if session.flush(&self.sock)? {
+                            return Ok(());
+                        }
+                    }
+                    State::Plain { .. } => return Ok(()),
+                }
+            }
+            if nonblocking {
+                return Err(self.would_block(Slot::Write, "flush", false, true));
+            }
+            net::wait(&self.sock, Want::Write, &deadline, "flush")?;
+        }
     }
 
     /// `tu_pending`: bytes a `tu_read` returns without touching the socket
@@ -373,7 +418,7 @@ impl Handle {
                 )))
             }
         };
-        self.clear_wants();
+        self.clear_all_wants();
         if rd {
             // The flag first: a reader that wakes must see it.
             self.shut_rd.store(true, Ordering::SeqCst);
@@ -404,7 +449,7 @@ impl Handle {
                 }
             }
             if self.is_nonblocking() {
-                return Err(self.would_block("tu_shutdown (sending close_notify)", false, true));
+                return Err(self.would_block(Slot::Write, "tu_shutdown (sending close_notify)", false, true));
             }
             net::wait(&self.sock, Want::Write, &deadline, "tu_shutdown (sending close_notify)")?;
         }
@@ -480,7 +525,7 @@ impl Handle {
                 }
             }
         }
-        self.clear_wants();
+        self.clear_all_wants();
         let what = format!("TLS handshake with {}", self.tls_name.as_deref().unwrap_or("the peer"));
         loop {
             let step = {
@@ -499,7 +544,7 @@ impl Handle {
             match step {
                 None => return Ok(()),
                 Some(want) if nonblocking => {
-                    return Err(self.would_block(&what, want == Want::Read, want == Want::Write));
+                    return Err(self.would_block(Slot::Write, &what, want == Want::Read, want == Want::Write));
                 }
                 Some(want) => {
                     if let Err(e) = net::wait(&self.sock, want, deadline, &what) {
@@ -531,7 +576,7 @@ impl Handle {
                         )))
                     }
                     State::Tls { session, off, .. } => {
-                        self.clear_wants();
+                        self.clear_all_wants();
                         let plain = off.get_or_insert_with(Vec::new);
                         match session.off_step(&self.sock, plain) {
                             Ok(None) => {
@@ -549,7 +594,7 @@ impl Handle {
                 }
             };
             if nonblocking {
-                return Err(self.would_block("turning TLS off", step == Want::Read, step == Want::Write));
+                return Err(self.would_block(Slot::Write, "turning TLS off", step == Want::Read, step == Want::Write));
             }
             if let Err(e) = net::wait(&self.sock, step, deadline, what) {
                 return Err(self.fail(e));
@@ -573,7 +618,7 @@ impl Handle {
                 match &mut *state {
                     State::Failed(e) => return Err(Self::failed_error(e)),
                     State::Plain { pending } => {
-                        self.clear_wants();
+                        self.clear_wants(Slot::Read);
                         if !pending.is_empty() {
                             let n = pending.len().min(buf.len());
                             buf[..n].copy_from_slice(&pending[..n]);
@@ -594,7 +639,7 @@ impl Handle {
                                 versions_name(*versions)
                             )));
                         }
-                        self.clear_wants();
+                        self.clear_wants(Slot::Read);
                         // Records queued by an earlier partial write or an
                         // alert go out first, as far as the socket takes them.
                         session.flush(&self.sock)?;
@@ -611,7 +656,7 @@ impl Handle {
                 }
             }
             if nonblocking {
-                return Err(self.would_block("read", true, out_queued));
+                return Err(self.would_block(Slot::Read, "read", true, out_queued));
             }
             net::wait_for(&self.sock, true, out_queued, &deadline, "read")?;
         }
@@ -677,7 +722,7 @@ impl Handle {
                 match &mut *state {
                     State::Failed(e) => return Err(Self::failed_error(e)),
                     State::Plain { .. } => {
-                        self.clear_wants();
+                        self.clear_wants(Slot::Write);
                         false
                     }
                     State::Tls { session, off, versions, .. } => {
@@ -692,7 +737,7 @@ impl Handle {
                                 versions_name(*versions)
                             )));
                         }
-                        self.clear_wants();
+                        self.clear_wants(Slot::Write);
                         let (n, blocked) = session.write_step(&self.sock, &data[done..])?;
                         done += n;
                         if blocked.is_none() {
@@ -730,9 +775,14 @@ impl Handle {
             }
             if nonblocking {
                 if done > 0 {
+                    if tls {
+                        // Accepted, but records are still queued: say so,
+                        // so that the caller polls POLLOUT and calls tu_flush.
+                        self.wants[Slot::Write as usize].store(want_bits(false, true), Ordering::Relaxed);
+                    }
                     return Ok(done);
                 }
-                return Err(self.would_block("write", false, true));
+                return Err(self.would_block(Slot::Write, "write", false, true));
             }
             if let Err(e) = net::wait(&self.sock, Want::Write, &deadline, "write") {
                 return if done > 0 { Ok(done) } else { Err(e) };

@@ -244,11 +244,15 @@ pub fn parse_limit(key: &str, value: &str) -> Result<Limit> {
     let secs: f64 = value.parse().map_err(|_| bad())?;
     if secs <= 0.0 {
         return Err(Error::invalid(format!(
-            "option {key}: {value} seconds is not allowed (use a value > 0, or -1 for no limit)"
+            "option {key}: {} seconds is not allowed (use a value > 0, or -1 for no limit)",
+            printable(value)
         )));
     }
     if secs > 1e9 {
-        return Err(Error::invalid(format!("option {key}: {value} seconds is too large (at most 1e9, or -1 for no limit)")));
+        return Err(Error::invalid(format!(
+            "option {key}: {} seconds is too large (at most 1e9, or -1 for no limit)",
+            printable(value)
+        )));
     }
     Ok(Some(Duration::from_secs_f64(secs)))
 }
@@ -417,8 +421,8 @@ pub fn parse_existing_file(key: &str, value: &str) -> Result<PathBuf> {
     let path = PathBuf::from(value);
     match std::fs::metadata(&path) {
         Ok(m) if m.is_file() => Ok(path),
-        Ok(_) => Err(Error::invalid(format!("option {key}: '{value}' is not a regular file"))),
-        Err(e) => Err(Error::invalid(format!("option {key}: cannot use '{value}': {e}"))),
+        Ok(_) => Err(Error::invalid(format!("option {key}: '{}' is not a regular file", printable(value)))),
+        Err(e) => Err(Error::invalid(format!("option {key}: cannot use '{}': {e}", printable(value)))),
     }
 }
 

@@ -486,7 +486,8 @@ fn nonblocking_plain_read_and_partial_writes() {
             Ok(n) => sent += n,
             Err(e) => {
                 assert_err(&e, TU_E_WOULD_BLOCK, "writable");
-                assert_eq!(h.wants(), TU_WANT_WRITE);
+                // The read slot may still hold TU_WANT_READ: wants are per direction.
+                assert_eq!(h.wants() & TU_WANT_WRITE, TU_WANT_WRITE);
                 blocked += 1;
                 if blocked == 3 {
                     break;
@@ -894,4 +895,106 @@ fn udg_autobinds_so_that_the_server_can_reply() {
     assert_eq!(&buf[..n], b"re: second");
     t.join().unwrap();
     assert_err(&h.enable_crypto(TU_CRYPTO_ANY).unwrap_err(), TU_E_STATE, "datagram");
+}
+
+/// A non-blocking TLS write that leaves records queued says TU_WANT_WRITE,
+/// and tu_flush pushes them out; the reader's wants are never cleared by
+/// the writer.
+#[test]
+fn nonblocking_tls_write_then_flush_delivers_everything() {
+    use transporturl::ffi::{tu_flush, tu_set_nonblocking, tu_wants};
+    use transporturl::handle::{TU_WANT_READ, TU_WANT_WRITE};
+    let ca = common_ca_for_flush::make();
+    let total = 4usize << 20;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let cfg = ca.1.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        let conn = rustls::ServerConnection::new(cfg).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, s);
+        // Let the client fill the socket before reading anything.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 65536];
+        while got < total {
+            match std::io::Read::read(&mut tls, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        tx.send(got).unwrap();
+    });
+    let url = std::ffi::CString::new(format!("tls://localhost:{port}")).unwrap();
+    let o = transporturl::ffi::tu_options_new();
+    let (k, v) = (c"ssl.cafile", std::ffi::CString::new(ca.0.to_str().unwrap()).unwrap());
+    assert_eq!(transporturl::ffi::tu_options_set(o, k.as_ptr(), v.as_ptr(), std::ptr::null_mut()), 0);
+    let h = transporturl::ffi::tu_connect_opts(url.as_ptr(), o, std::ptr::null_mut());
+    transporturl::ffi::tu_options_free(o);
+    assert!(!h.is_null());
+    assert_eq!(tu_set_nonblocking(h, 1), 0);
+    // A read that would block records TU_WANT_READ ...
+    let mut b = [0u8; 16];
+    assert!(transporturl::ffi::tu_read(h, b.as_mut_ptr().cast(), 16) < 0);
+    assert_eq!(tu_wants(h) & TU_WANT_READ, TU_WANT_READ);
+    let data = vec![0x5au8; total];
+    let mut sent = 0usize;
+    let t0 = std::time::Instant::now();
+    while sent < total && t0.elapsed() < std::time::Duration::from_secs(20) {
+        let r = transporturl::ffi::tu_write(h, data[sent..].as_ptr().cast(), total - sent);
+        if r > 0 {
+            sent += r as usize;
+        } else {
+            assert_eq!(r, -(transporturl::error::TU_E_WOULD_BLOCK as isize));
+            // ... which the writer does not clear.
+            assert_eq!(tu_wants(h) & TU_WANT_READ, TU_WANT_READ);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+    assert_eq!(sent, total);
+    // Everything accepted; records may still be queued inside.
+    while tu_wants(h) & TU_WANT_WRITE != 0 || tu_flush(h) != 0 {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(20), "flush never finished");
+        let rc = tu_flush(h);
+        if rc == 0 {
+            break;
+        }
+        assert_eq!(rc, transporturl::error::TU_E_WOULD_BLOCK);
+        assert_eq!(tu_wants(h) & TU_WANT_WRITE, TU_WANT_WRITE);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap(), total, "the server got every byte");
+    transporturl::ffi::tu_close(h);
+    server.join().unwrap();
+}
+
+mod common_ca_for_flush {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use std::sync::Arc;
+    pub fn make() -> (std::path::PathBuf, Arc<rustls::ServerConfig>) {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&leaf_key, &issuer).unwrap();
+        let dir = std::env::temp_dir().join(format!("tu-flush-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, ca_cert.pem()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+            )
+            .unwrap();
+        (path, Arc::new(cfg))
+    }
 }

@@ -1,0 +1,3 @@
+module transporturl
+
+go 1.24
