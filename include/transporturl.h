@@ -210,6 +210,11 @@
 #define TU_SHUT_RDWR 2
 
 /**
+ * Idle time before keep-alive probes when `socket.keepalive=true`.
+ */
+#define DEFAULT_KEEPALIVE_SECS 60
+
+/**
  * An open connection. Opaque: made by `tu_connect`/`tu_connect_opts`,
  * released by `tu_close`.
  */
@@ -324,8 +329,10 @@ int32_t tu_enable_crypto(struct tu_handle *h, int32_t method);
 intptr_t tu_read(struct tu_handle *h, void *buf, size_t len);
 
 /**
- * Writes `len` bytes from `buf`: all of them, unless `write_timeout`
- * passes part way (then the count that went out). Returns the count (> 0)
+ * Writes `len` bytes from `buf`: all of them, or an error —
+ * `-TU_E_TIMEOUT` when `write_timeout` passes, even part way (the message
+ * says how many bytes went out; the stream is then cut mid-message, so treat
+ * the connection as failed). Returns the count (> 0)
  * or -(TU_E_* code). Never raises SIGPIPE: a closed peer is `-TU_E_IO`. On
  * `udp://` one write is one datagram (at most 65,507 bytes). On a
  * non-blocking handle, the count accepted now (maybe less than `len`), or

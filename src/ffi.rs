@@ -285,8 +285,10 @@ pub extern "C" fn tu_read(h: *mut tu_handle, buf: *mut c_void, len: libc::size_t
     }
 }
 
-/// Writes `len` bytes from `buf`: all of them, unless `write_timeout`
-/// passes part way (then the count that went out). Returns the count (> 0)
+/// Writes `len` bytes from `buf`: all of them, or an error —
+/// `-TU_E_TIMEOUT` when `write_timeout` passes, even part way (the message
+/// says how many bytes went out; the stream is then cut mid-message, so treat
+/// the connection as failed). Returns the count (> 0)
 /// or -(TU_E_* code). Never raises SIGPIPE: a closed peer is `-TU_E_IO`. On
 /// `udp://` one write is one datagram (at most 65,507 bytes). On a
 /// non-blocking handle, the count accepted now (maybe less than `len`), or

@@ -8,7 +8,7 @@
 //! Settings that change on an open handle (time limits, non-blocking mode,
 //! shutdown) are atomics, read at the start of each call.
 
-use crate::error::{Error, Result, TU_E_INSECURE_PROTOCOL, TU_E_INVALID_ARGUMENT, TU_E_REFUSED, TU_E_TRUNCATED, TU_E_WOULD_BLOCK};
+use crate::error::{Error, Result, TU_E_INSECURE_PROTOCOL, TU_E_INVALID_ARGUMENT, TU_E_REFUSED, TU_E_TIMEOUT, TU_E_TRUNCATED, TU_E_WOULD_BLOCK};
 use crate::net::{self, Deadline, Want};
 use crate::options::{Limit, Options};
 use crate::tls::{self, Session, Versions};
@@ -695,8 +695,9 @@ impl Handle {
         )
     }
 
-    /// Write. Blocking mode: all of `data`, or an error; if the write time
-    /// limit passes after part of `data` went out, the part's length.
+    /// Write. Blocking mode: all of `data`, or an error (TU_E_TIMEOUT when
+    /// the write limit passes, even after part of `data` went out; the
+    /// message says how much).
     /// Non-blocking mode: the bytes the socket (or TLS) accepted now, or
     /// TU_E_WOULD_BLOCK when none were — then nothing of `data` was taken,
     /// so repeating the call with the same bytes is safe.
@@ -785,7 +786,15 @@ impl Handle {
                 return Err(self.would_block(Slot::Write, "write", false, true));
             }
             if let Err(e) = net::wait(&self.sock, Want::Write, &deadline, "write") {
-                return if done > 0 { Ok(done) } else { Err(e) };
+                if done > 0 && e.code == TU_E_TIMEOUT {
+                    // Still TU_E_TIMEOUT (the caller asked for all of it), but
+                    // say how far it got.
+                    return Err(Error::new(
+                        TU_E_TIMEOUT,
+                        format!("{} ({done} of {} bytes were sent before the limit)", e.message, data.len()),
+                    ));
+                }
+                return Err(e);
             }
         }
     }

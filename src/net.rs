@@ -326,15 +326,24 @@ impl SocketOptions {
     }
 }
 
-/// Whole seconds 1..32767 (Linux's limit for `TCP_KEEPIDLE`), or `0` for off.
+/// Idle time before keep-alive probes when `socket.keepalive=true`.
+pub const DEFAULT_KEEPALIVE_SECS: u32 = 60;
+
+/// Whole seconds 1..32767 (Linux's limit for `TCP_KEEPIDLE`), or `0` for off;
+/// a boolean also works (`true`: 60 s, `false`: off).
 fn parse_keepalive(key: &str, value: &str) -> Result<Option<u32>> {
+    if !value.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(on) = parse_bool(key, value) {
+            return Ok(on.then_some(DEFAULT_KEEPALIVE_SECS));
+        }
+    }
     let ok = !value.is_empty() && value.len() <= 6 && value.bytes().all(|b| b.is_ascii_digit());
     let secs: u32 = if ok { value.parse().unwrap_or(u32::MAX) } else { u32::MAX };
     match secs {
         0 => Ok(None),
         1..=32_767 => Ok(Some(secs)),
         _ => Err(Error::invalid(format!(
-            "option {key}: '{}' is not a whole number of seconds in 1..32767 (0 turns keep-alive off)",
+            "option {key}: '{}' is not a whole number of seconds in 1..32767, true (60 s) or false (0 and false turn keep-alive off)",
             printable(value)
         ))),
     }

@@ -47,6 +47,10 @@ pub const KEYS: &[&str] = &[
 pub struct TlsOptions {
     pub verify_peer: bool,
     pub verify_peer_name: bool,
+    /// `ssl.verify_peer_name` was set explicitly: with `ssl.verify_peer`
+    /// off, the name is then still checked (as PHP does); left at its
+    /// default, `ssl.verify_peer=false` alone accepts any certificate.
+    pub verify_peer_name_set: bool,
     pub cafile: Option<PathBuf>,
     /// `ssl.capath`: a directory of PEM files (or OpenSSL hash links).
     pub capath: Option<PathBuf>,
@@ -80,6 +84,7 @@ impl Default for TlsOptions {
         TlsOptions {
             verify_peer: true,
             verify_peer_name: true,
+            verify_peer_name_set: false,
             cafile: None,
             capath: None,
             allow_self_signed: false,
@@ -151,7 +156,10 @@ impl Options {
             "read_timeout" => self.read_timeout = parse_limit(key, value)?,
             "write_timeout" => self.write_timeout = parse_limit(key, value)?,
             "ssl.verify_peer" => self.tls.verify_peer = parse_bool(key, value)?,
-            "ssl.verify_peer_name" => self.tls.verify_peer_name = parse_bool(key, value)?,
+            "ssl.verify_peer_name" => {
+                self.tls.verify_peer_name = parse_bool(key, value)?;
+                self.tls.verify_peer_name_set = true;
+            }
             "ssl.peer_name" => self.peer_name = Some(parse_peer_name(key, value)?),
             "ssl.cafile" => self.tls.cafile = Some(parse_cafile(key, value)?),
             "ssl.capath" => self.tls.capath = Some(parse_capath(key, value)?),

@@ -449,7 +449,7 @@ fn build_profile(opts: &TlsOptions, versions: Versions, keylog_env: Option<&std:
     let verifier = Arc::new(Verifier {
         provider: provider.clone(),
         trust: if opts.verify_peer { Some(trust_for(opts)?) } else { None },
-        check_name: opts.verify_peer_name,
+        check_name: opts.verify_peer_name && (opts.verify_peer || opts.verify_peer_name_set),
         allow_self_signed: opts.allow_self_signed,
         fingerprints: opts.peer_fingerprints.clone(),
     });
@@ -777,17 +777,21 @@ fn looks_like_text(bytes: &[u8]) -> bool {
 /// The error for bytes that are not TLS where TLS was expected.
 fn plaintext_error(bytes: &[u8], starttls: bool) -> Error {
     let q = quote(bytes);
-    if starttls {
-        return Error::new(
-            TU_E_PROTOCOL,
-            format!(
-                "plaintext arrived during the STARTTLS handshake (\"{q}\"): bytes sent after the server's \
-                 go-ahead may have been injected; the connection is not usable"
-            ),
-        );
-    }
     if !looks_like_text(bytes) {
         return Error::new(TU_E_TLS, format!("the server did not answer with TLS (first bytes: \"{q}\")"));
+    }
+    if starttls {
+        // Bytes that were already waiting when the upgrade began are caught
+        // before the handshake (TU_E_PROTOCOL, see `injected_error`); these
+        // came in answer to our ClientHello.
+        return Error::new(
+            TU_E_PLAINTEXT_PEER,
+            format!(
+                "the server answered the TLS handshake in plaintext: \"{q}\". Call tu_enable_crypto only after \
+                 the server has accepted the protocol's STARTTLS command (SMTP: \"220\" in answer to STARTTLS); \
+                 the connection is not usable now"
+            ),
+        );
     }
     Error::new(
         TU_E_PLAINTEXT_PEER,

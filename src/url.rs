@@ -334,6 +334,24 @@ fn split_scheme(input: &str) -> Result<Option<(Transport, usize)>> {
     ))
 }
 
+/// Without a scheme, a host that is a transport name (`udp:53`, `tcp`) is a
+/// botched `name://`: it would silently be a TCP connection to a host named
+/// "udp". Checked on the normalized name, so `TCP．` counts too.
+fn reject_transport_host(host: &Host, a: usize, auth: &str, port: Option<u16>) -> Result<()> {
+    let Host::Name(n) = host else { return Ok(()) };
+    if a != 0 || !is_transport_word(n) {
+        return Ok(());
+    }
+    let what = match port {
+        Some(_) => format!("missing '//' after transport '{n}:' at offset {}", n.len()),
+        None => format!("'{n}' at offset 0 is a transport name, not a host"),
+    };
+    Err(url_err(format!(
+        "{what}; a transport is written as {n}://HOST:PORT ('{}' would be a TCP connection to a host named '{n}')",
+        quote(auth)
+    )))
+}
+
 /// Is `name` a transport name (supported or refused), case-insensitively?
 fn is_transport_word(name: &str) -> bool {
     Transport::from_name(name).is_some()
@@ -439,7 +457,11 @@ fn parse_authority(input: &str, a: usize) -> Result<(Host, Option<u16>)> {
     }
     let colons = auth.matches(':').count();
     match colons {
-        0 => Ok((parse_host(auth, a)?, None)),
+        0 => {
+            let host = parse_host(auth, a)?;
+            reject_transport_host(&host, a, auth, None)?;
+            Ok((host, None))
+        }
         1 => {
             let colon = auth.find(':').unwrap_or(0);
             let (h, p) = (&auth[..colon], &auth[colon + 1..]);
@@ -449,6 +471,7 @@ fn parse_authority(input: &str, a: usize) -> Result<(Host, Option<u16>)> {
             let host = parse_host(h, a)?;
             let hint = if is_transport_word(h) { Some(h) } else { None };
             let port = parse_port(p, a + colon, hint)?;
+            reject_transport_host(&host, a, auth, Some(port))?;
             Ok((host, Some(port)))
         }
         _ => parse_bare_v6(auth, a).map(|h| (h, None)).map_err(|e| {

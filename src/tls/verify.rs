@@ -168,6 +168,9 @@ impl ServerCertVerifier for Verifier {
             if self.check_name {
                 rustls::client::verify_server_name(&parsed, server_name)?;
             }
+        } else if self.check_name {
+            // ssl.verify_peer=false with ssl.verify_peer_name=true set explicitly.
+            rustls::client::verify_server_name(&ParsedCertificate::try_from(leaf)?, server_name)?;
         }
         self.check_fingerprint(leaf)?;
         Ok(ServerCertVerified::assertion())
