@@ -11,7 +11,7 @@ SHARED_LIB := $(LIBDIR)/libtransporturl.so
 NATIVE_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 BUILD := build
 
-.PHONY: all deps lib header header-check examples demo test test-rust test-c test-python test-go bench bench-smoke clean
+.PHONY: all deps lib header header-check examples demo test test-rust test-c test-python test-go test-fuzz hardening bench bench-smoke clean
 
 all: lib examples
 
@@ -42,7 +42,7 @@ examples: lib | $(BUILD)
 demo: deps lib examples
 	scripts/demo.sh
 
-test: deps lib test-rust test-c test-python test-go
+test: deps lib test-rust test-c test-python test-go test-fuzz
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -57,8 +57,33 @@ test-python: lib
 test-go: lib
 	@if [ -f bindings/go/go.mod ]; then scripts/test-go.sh; else echo "no Go binding yet"; fi
 
-bench:
-	@if [ -f benches/run.sh ]; then benches/run.sh; else echo "benchmarks: not built yet"; exit 1; fi
+# Short fuzzing: 3 targets x 20 s (installs the nightly toolchain and cargo-fuzz if missing).
+test-fuzz:
+	fuzz/run.sh 20
+
+# The long forms of the hardening suite (HARDENING.md): load, peers and signals in a release
+# build at full size, the boundary sweep strict, the C tests under ASan+UBSan and under
+# valgrind, and 5 minutes of fuzzing per target. Figures go to target/hardening/figures.txt.
+hardening: deps lib
+	@mkdir -p target/hardening && rm -f target/hardening/figures.txt
+	TU_HARDENING=full TU_HARDENING_REPORT=$(CURDIR)/target/hardening/figures.txt $(CARGO) test --release \
+	  --test hardening_load --test hardening_peers --test hardening_signals --test hardening_props
+	TU_HARDENING=full TU_HARDENING_REPORT=$(CURDIR)/target/hardening/figures.txt $(CARGO) test \
+	  --features test-hooks --test hardening_boundary
+	TU_CTEST_BUILD=$(CURDIR)/target/hardening/ctests-asan tests/c/run.sh 2>&1 | tee target/hardening/c-asan.log; test $${PIPESTATUS[0]} -eq 0
+	@echo "c: under ASan+UBSan = $$(grep -E '^[0-9]+ passed' target/hardening/c-asan.log | tail -n 1)" >>target/hardening/figures.txt
+	TU_SANITIZE=valgrind TU_CTEST_BUILD=$(CURDIR)/target/hardening/ctests-valgrind tests/c/run.sh 2>&1 | tee target/hardening/c-valgrind.log; test $${PIPESTATUS[0]} -eq 0
+	@echo "c: under valgrind (definite+indirect leaks and errors fail) = $$(grep -E '^[0-9]+ passed' target/hardening/c-valgrind.log | tail -n 1)" >>target/hardening/figures.txt
+	TU_HARDENING_REPORT=$(CURDIR)/target/hardening/figures.txt fuzz/run.sh $${TU_FUZZ_SECONDS:-300}
+	@echo "make hardening: all passed; figures in target/hardening/figures.txt"
+
+# Full comparison run (installs libssl-dev, php-cli, valgrind, matplotlib); see benches/README.md.
+bench: lib
+	benches/run.sh
+
+# Small sizes, one repetition (< 2 min): proves every available peer still runs; asserts no ratios.
+bench-smoke: lib
+	benches/run.sh --smoke
 
 clean:
 	$(CARGO) clean

@@ -173,6 +173,16 @@ valgrind_opts=(-q --error-exitcode=87 --leak-check=full --errors-for-leak-kinds=
 tucat_runner=()
 if [ "$sanitize" = valgrind ]; then
     tucat_runner=(valgrind "${valgrind_opts[@]}") # the example under valgrind too
+    # Prove that a leak fails the run: a program that loses one option set.
+    printf '%s\n' '#include "transporturl.h"' \
+        'static void lose(void) { tu_options *volatile o = tu_options_new(); o = 0; (void)o; }' \
+        'int main(void) { lose(); return 0; }' >"$work/leak_canary.c"
+    "$CC" "${cflags[@]}" "$work/leak_canary.c" "${libs[@]}" -o "$build/leak_canary" \
+        || die "building the leak canary failed"
+    valgrind "${valgrind_opts[@]}" "$build/leak_canary" >"$work/leak_canary.log" 2>&1
+    canary=$?
+    [ "$canary" -eq 87 ] || die "valgrind did not fail on a deliberate leak (exit $canary)"
+    echo "run.sh: valgrind fails on a deliberate leak (canary exit $canary): definite and indirect leaks count"
 fi
 total_pass=0
 total_fail=0
