@@ -60,6 +60,17 @@ static int32_t gotu_shutdown(tu_handle *h, int32_t how, int32_t *want, tu_error 
 	return r;
 }
 
+// One non-blocking tu_flush (TLS records a tu_write left queued).
+static int32_t gotu_flush(tu_handle *h, int32_t *want, tu_error *err) {
+	int32_t r = tu_flush(h);
+	if (r == TU_E_WOULD_BLOCK) {
+		*want = tu_wants(h);
+	} else if (r != TU_OK) {
+		tu_last_error(h, err);
+	}
+	return r;
+}
+
 static int32_t gotu_set_nonblocking(tu_handle *h, tu_error *err) {
 	int32_t r = tu_set_nonblocking(h, 1);
 	if (r != TU_OK) {
@@ -303,6 +314,15 @@ func writeOnce(h *C.tu_handle, b []byte) (r result) {
 	v := C.gotu_write(h, unsafe.Pointer(unsafe.SliceData(b)), C.size_t(len(b)), &want, &e)
 	r.set("write", int64(v), want, &e)
 	runtime.KeepAlive(b)
+	return r
+}
+
+func flushOnce(h *C.tu_handle) (r result) {
+	var want C.int32_t
+	var e C.tu_error
+	debugGC()
+	v := C.gotu_flush(h, &want, &e)
+	r.set("write", -int64(v), want, &e)
 	return r
 }
 

@@ -55,21 +55,13 @@ type ConnectionState struct {
 // runtime's poller waits on a duplicate of its descriptor, and a lock is
 // held only around each (non-blocking) call into the library.
 type Conn struct {
-	// mu guards h: RLock around one tu_read or tu_write call (the library
-	// allows one of each at a time, so rmu and wmu keep it at one), Lock
-	// around every other call, and to close.
+	// mu guards h: RLock around one tu_read, tu_write or tu_flush call (the
+	// library allows one reader and one writer at a time, and rmu and wmu
+	// keep it at that), Lock around every other call, and to close.
 	mu  sync.RWMutex
 	h   *C.tu_handle // nil once closed
 	rmu sync.Mutex   // one Read at a time
-	wmu sync.Mutex   // one Write at a time
-
-	// readC serialises the tu_read calls — Read's, and the flushing reads of
-	// a Write (see flush) — and guards what a flushing read took, which Read
-	// returns first.
-	readC    sync.Mutex
-	spill    []byte
-	spillEnd *result // EOF or an error a flushing read met, for Read
-	flushBuf []byte
+	wmu sync.Mutex   // one Write (with its flush) at a time
 
 	closed  atomic.Bool
 	secure  atomic.Bool     // TLS is on (records may queue inside: see flush)
@@ -322,7 +314,16 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	r, err := c.drive("read", wantRead, func() result { return c.readStep(b) })
+	r, err := c.drive("read", wantRead, func() result {
+		r := c.shared(func(h *C.tu_handle) result { return readOnce(h, b) })
+		if r.code == CodeWouldBlock {
+			// A read waits for data. tu_wants also shows the writer's bits,
+			// and records queued by a Write are the writer's to send (see
+			// flush), so wait for reading only.
+			r.want = wantRead
+		}
+		return r
+	})
 	switch {
 	case err != nil:
 		return 0, err
@@ -335,7 +336,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 }
 
 // Write writes all of b, or returns how much went out and why the rest did
-// not. On udp:// and udg:// one Write is one datagram.
+// not. On udp:// and udg:// one Write is one datagram. Over TLS it returns
+// once the library holds none of b's encrypted records back (see flush);
+// if the write deadline passes while some still wait for room, it returns
+// len(b) with the timeout error, and the next Write (or Read) sends them
+// first.
 func (c *Conn) Write(b []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, c.closedError("write")
@@ -364,87 +369,38 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return total, c.flush()
 }
 
-// readStep is one tu_read for Read, after what a flushing read took.
-func (c *Conn) readStep(b []byte) result {
-	c.readC.Lock()
-	defer c.readC.Unlock()
-	if len(c.spill) > 0 {
-		n := copy(b, c.spill)
-		c.spill = c.spill[n:]
-		if len(c.spill) == 0 {
-			c.spill = nil
-		}
-		return result{n: n}
-	}
-	if end := c.spillEnd; end != nil {
-		c.spillEnd = nil
-		return *end
-	}
-	r := c.shared(func(h *C.tu_handle) result { return readOnce(h, b) })
-	if r.code == CodeWouldBlock {
-		// A read waits for data. Its tu_wants may already be another call's
-		// (the writer's), and records it has queued are the writer's to send
-		// (see flush), so wait for reading only.
-		r.want = wantRead
-	}
-	return r
-}
-
-// maxSpill bounds what flushing reads keep for Read.
-const maxSpill = 4 << 20
-
-// flushStep is one flushing read: tu_read sends the TLS records queued
-// inside first, and what it reads is kept for Read.
-func (c *Conn) flushStep() result {
-	c.readC.Lock()
-	defer c.readC.Unlock()
-	if c.spillEnd != nil || len(c.spill) >= maxSpill {
-		return result{code: CodeState} // Read has to catch up first
-	}
-	if c.flushBuf == nil {
-		c.flushBuf = make([]byte, 16<<10)
-	}
-	r := c.shared(func(h *C.tu_handle) result { return readOnce(h, c.flushBuf) })
-	switch {
-	case r.code == CodeOK && r.n > 0:
-		c.spill = append(c.spill, c.flushBuf[:r.n]...)
-	case r.code == CodeOK, r.code != CodeWouldBlock && r.code != CodeState:
-		c.spillEnd = &r // EOF or a failure: Read reports it
-	}
-	return r
-}
-
-// flush makes sure that nothing Write accepted stays queued inside a TLS
-// handle. In non-blocking mode tu_write may take bytes while encrypted
-// records still wait for room in the socket, and only a later tu_write or
-// tu_read sends them (tu_wants does not show them after a tu_write that
-// returned a count): a Write that returned then could leave a request half
-// sent while Read waits for the answer. The C API has no flush, so flush
-// makes tu_reads — each sends the queued records first — until one returns
-// TU_E_WOULD_BLOCK without TU_WANT_WRITE (nothing queued), waiting for room
-// in between, and keeps whatever data they return for Read.
+// flush sends the TLS records a Write left queued inside the handle. In
+// non-blocking mode tu_write may accept bytes whose encrypted records the
+// socket cannot take yet (tu_wants then shows TU_WANT_WRITE); tu_flush
+// sends them, and says TU_E_WOULD_BLOCK while some remain. Write returns
+// only once they are all out, so that a request is never left half sent
+// while Read waits for the answer. tu_flush is a write-side call: a Read
+// may run meanwhile. The wait for room is bounded by the write deadline.
 func (c *Conn) flush() error {
 	if !c.secure.Load() {
-		return nil // only TLS queues records inside
+		return nil // only TLS queues records inside (tu_flush: TU_OK at once)
 	}
-	for {
-		more := false
-		_, err := c.drive("write", wantWrite, func() result {
-			fr := c.flushStep()
-			switch {
-			case fr.code == CodeWouldBlock && fr.want&wantWrite != 0:
-				// Records still queued: wait for room. (No other tu_read or
-				// tu_write runs now, so tu_wants is this call's.)
-				return result{code: CodeWouldBlock, want: wantWrite}
-			case fr.code == CodeOK && fr.n > 0:
-				more = true // it read data: the queue is unknown, ask again
-			}
-			return result{}
-		})
-		if err != nil || !more {
-			return err
+	r, err := c.drive("write", wantWrite, func() result {
+		r := c.shared(flushOnce)
+		if r.code == CodeWouldBlock {
+			// Records remain: wait for room. tu_wants may show the
+			// reader's bits too; sending never needs the socket readable.
+			r.want = wantWrite
 		}
+		return r
+	})
+	if err != nil {
+		return err
 	}
+	if r.code != CodeOK {
+		return c.fail("write", r)
+	}
+	return nil
+}
+
+// wants is tu_wants now (0 once closed); the tests use it.
+func (c *Conn) wants() int32 {
+	return int32(c.exclusive(func(h *C.tu_handle) result { return result{n: int(wants(h))} }).n)
 }
 
 // Close closes the connection (over TLS it sends close_notify when the

@@ -48,7 +48,10 @@
 // blocking calls, have no effect on a Conn: use the deadlines. The same
 // holds for a STARTTLS handshake: EnableCrypto waits as long as the
 // deadlines allow. Over TLS, Write returns only once the library holds no
-// encrypted records of it back (see the comment on flush in conn.go).
+// encrypted records of it back: a non-blocking tu_write may accept bytes
+// whose records the socket cannot take yet, so Write then calls tu_flush,
+// waiting on the poller for room (bounded by the write deadline) until it
+// returns TU_OK. tu_flush is a write-side call: a Read may run meanwhile.
 //
 // A Conn dropped without Close is closed by a cleanup once the garbage
 // collector finds it unreachable; Close is still the way to release it in

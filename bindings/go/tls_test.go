@@ -332,3 +332,149 @@ func TestBindTo(t *testing.T) {
 	_, err := Dial(addrURL("tcp", srv.port()), WithBindTo("not an address"))
 	wantCode(t, err, CodeInvalidArgument, "socket.bindto")
 }
+
+// smallBufListener gives accepted connections a small receive buffer, so
+// that what the client writes cannot all sit in the kernel's buffers.
+type smallBufListener struct{ net.Listener }
+
+func (l smallBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetReadBuffer(64 << 10)
+	}
+	return c, err
+}
+
+// pausedHashServer reads nothing for a while, then reads size bytes and
+// answers with their SHA-256. While it pauses, the client's socket buffers
+// fill up: a non-blocking tu_write then accepts bytes whose encrypted
+// records the socket cannot take, and only a flush (tu_flush) sends them.
+func pausedHashServer(t *testing.T, p *pki, size int) *server {
+	ln := tls.NewListener(smallBufListener{listenTCP(t)}, p.serverConfig())
+	return newServer(t, ln, func(c net.Conn) {
+		if err := c.(*tls.Conn).Handshake(); err != nil {
+			t.Errorf("server handshake: %v", err)
+			return
+		}
+		time.Sleep(150 * time.Millisecond)
+		h := sha256.New()
+		if n, err := io.CopyN(h, c, int64(size)); err != nil {
+			t.Errorf("server read %d of %d bytes: %v", n, size, err)
+			return
+		}
+		if _, err := c.Write(h.Sum(nil)); err != nil {
+			t.Errorf("server write: %v", err)
+		}
+	})
+}
+
+// queuedForWrite reports whether tu_wants shows TU_WANT_WRITE: after a TLS
+// tu_write (and no read on the handle), records still queued inside.
+func (c *Conn) queuedForWrite() bool { return c.wants()&wantWrite != 0 }
+
+// TestTLSWriteLeavesNothingQueued writes 16 KiB at a time, more than the
+// socket buffers hold, to a peer that does not read yet: some Write's
+// tu_write accepts its bytes while the socket is full, and Write must
+// still return only once tu_flush has sent their records (else the peer
+// would wait for the end of the request forever).
+func TestTLSWriteLeavesNothingQueued(t *testing.T) {
+	p := testPKI(t)
+	const size, piece = 8 << 20, 16 << 10
+	srv := pausedHashServer(t, p, size)
+	c := mustDial(t, addrURL("tls", srv.port()), WithCAFile(p.caFile))
+	c.SetDeadline(time.Now().Add(testTimeout))
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i*7 + i>>11)
+	}
+	for off := 0; off < size; off += piece {
+		if n, err := c.Write(data[off : off+piece]); err != nil || n != piece {
+			t.Fatalf("Write at %d: %d, %v", off, n, err)
+		}
+		if c.queuedForWrite() {
+			t.Fatalf("Write at %d returned with TLS records still queued (tu_wants shows TU_WANT_WRITE)", off)
+		}
+	}
+	sum := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(c, sum); err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	if want := sha256.Sum256(data); !bytes.Equal(sum, want[:]) {
+		t.Fatal("the server hashed other data")
+	}
+}
+
+// TestTLSFlushWhileReadPending writes as above while another goroutine
+// already waits in Read for the answer: Write's tu_flush (write-side) runs
+// and waits for room with the Read pending, and the Read gets the answer.
+func TestTLSFlushWhileReadPending(t *testing.T) {
+	p := testPKI(t)
+	const size, piece = 4 << 20, 16 << 10
+	srv := pausedHashServer(t, p, size)
+	c := mustDial(t, addrURL("tls", srv.port()), WithCAFile(p.caFile))
+	c.SetDeadline(time.Now().Add(testTimeout))
+	sum := make([]byte, sha256.Size)
+	readDone := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(c, sum)
+		readDone <- err
+	}()
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i*31 + i>>13)
+	}
+	within(t, testTimeout, "TLS Writes with a Read pending", func() {
+		for off := 0; off < size; off += piece {
+			if n, err := c.Write(data[off : off+piece]); err != nil || n != piece {
+				t.Errorf("Write at %d: %d, %v", off, n, err)
+				return
+			}
+		}
+	})
+	select {
+	case err := <-readDone:
+		if err != nil {
+			t.Fatalf("reading the answer: %v", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the pending Read got no answer")
+	}
+	if want := sha256.Sum256(data); !bytes.Equal(sum, want[:]) {
+		t.Fatal("the server hashed other data")
+	}
+}
+
+// TestTLSWriteDeadline: a TLS peer that never reads. Write waits for room
+// (in its tu_writes, or in the flush of the records queued inside) only
+// until the write deadline: one big Write, then small ones, which come to
+// a full socket with their records still to send.
+func TestTLSWriteDeadline(t *testing.T) {
+	p := testPKI(t)
+	block := make(chan struct{})
+	ln := tls.NewListener(listenTCP(t), p.serverConfig())
+	srv := newServer(t, ln, func(c net.Conn) {
+		c.(*tls.Conn).Handshake()
+		<-block
+	})
+	defer close(block)
+	c := mustDial(t, addrURL("tls", srv.port()), WithCAFile(p.caFile))
+	for _, size := range []int{64 << 20, 16 << 10} {
+		start := time.Now()
+		c.SetWriteDeadline(start.Add(300 * time.Millisecond))
+		var err error
+		within(t, 10*time.Second, "TLS Writes to a peer that does not read", func() {
+			for range 64 << 20 / size {
+				if _, err = c.Write(make([]byte, size)); err != nil {
+					return
+				}
+			}
+		})
+		wantCode(t, err, CodeTimeout, "deadline")
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("%d-byte Writes: %v does not match os.ErrDeadlineExceeded", size, err)
+		}
+		if took := time.Since(start); took < 250*time.Millisecond {
+			t.Fatalf("%d-byte Writes: gave up after %v, before the deadline", size, took)
+		}
+	}
+}

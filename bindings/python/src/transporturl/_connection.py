@@ -15,7 +15,7 @@ import warnings
 from typing import Any, Iterator, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from . import _lib
-from ._errors import InvalidArgumentError, ProtocolError, URLError, WouldBlockError
+from ._errors import InvalidArgumentError, NotSupportedError, ProtocolError, URLError, WouldBlockError
 from ._lib import LIB, TuError, TuUrlParts
 
 __all__ = [
@@ -260,9 +260,12 @@ class Connection(io.RawIOBase):
 
     ``readinto`` fills the caller's buffer without copies and returns 0 at
     EOF (``None`` on would-block, in non-blocking mode); ``write`` sends all
-    of its argument (a partial count only if the write timeout passes part
-    way). ``io.BufferedReader(conn)`` gives ``readline``. TLS is turned on
-    in place with ``enable_crypto`` (STARTTLS).
+    of its argument, or raises ``TimeoutError`` (a ``transporturl.Timeout``)
+    when the write limit passes, even part way (the message says how much
+    went out). ``io.BufferedReader(conn)`` gives ``readline``. TLS is turned on
+    in place with ``enable_crypto`` (STARTTLS). In non-blocking mode a TLS
+    write may accept bytes whose encrypted records still wait inside the
+    library: ``flush`` sends them (``sendall`` does it itself).
 
     One reader and one writer thread may use a connection at the same time
     (full duplex); every other call waits for them. ``close`` is idempotent
@@ -277,6 +280,7 @@ class Connection(io.RawIOBase):
     _tu_read = LIB.tu_read
     _tu_write = LIB.tu_write
     _tu_shutdown = LIB.tu_shutdown if LIB.has("tu_shutdown") else None
+    _tu_flush = LIB.tu_flush if LIB.has("tu_flush") else None
     _get_ident = staticmethod(threading.get_ident)
     _monotonic = staticmethod(time.monotonic)
 
@@ -379,7 +383,12 @@ class Connection(io.RawIOBase):
     def write(self, b: Buffer) -> Optional[int]:
         """Send ``b``: all of it, unless the write timeout passes part way
         (then the count that went out). None on would-block. On udp:// one
-        write is one datagram."""
+        write is one datagram.
+
+        Non-blocking mode: the count accepted now (maybe less than
+        ``len(b)``). Over TLS, accepted bytes may still sit inside the
+        library as encrypted records the socket could not take yet
+        (``wants`` shows WANT_WRITE): call ``flush`` until it returns."""
         if isinstance(b, bytes):
             size = len(b)
             ptr: Any = b  # ctypes passes a pointer to the bytes' own storage
@@ -395,6 +404,44 @@ class Connection(io.RawIOBase):
         with self._wlock:
             n: Optional[int] = self._tu_write(self._handle(), ptr, size)
             return n
+
+    def flush(self) -> None:
+        """Send the TLS records that writes left queued inside the library
+        (``tu_flush``); nothing to do on a plaintext connection.
+
+        Blocking mode: waits for room up to the write time limit
+        (TimeoutError when it passes). A blocking ``write`` leaves records
+        behind only when that limit passed part way, so this is rarely
+        needed there.
+
+        Non-blocking mode: a TLS ``write``/``send`` may accept bytes whose
+        encrypted records the socket cannot take yet (``wants`` then shows
+        WANT_WRITE). ``flush`` sends what the socket takes and raises
+        WouldBlockError (a BlockingIOError) while some remain: poll
+        ``fileno()`` for writing and call it again, until it returns. That
+        is how ``io.BufferedWriter.flush`` reports a non-blocking raw stream
+        that cannot take everything yet, rather than returning as if all
+        had gone out.
+
+        It is a writer's call: it waits for a write in another thread, and
+        may run while another thread reads. (``io.BufferedWriter.flush``
+        does not call it: it only writes its own buffer into this stream.)
+        ``close`` does not flush first (it closes at once, sending what the
+        socket takes within a short grace period); once closed, ValueError,
+        as for every io stream."""
+        if self._h is None:
+            super().flush()  # ValueError once closed; nothing to do while close() runs
+            return
+        if self._tu_flush is None:
+            # An older library build: blocking writes leave nothing behind
+            # (but after a timeout); non-blocking mode needs tu_flush.
+            if self._nonblocking:
+                raise NotSupportedError(
+                    f"flush() in non-blocking mode needs tu_flush, which this library build lacks ({LIB.path})"
+                )
+            return
+        with self._wlock:
+            self._tu_flush(self._handle())
 
     def close(self) -> None:
         """Close the connection (TLS: close_notify first). Idempotent; waits
@@ -470,14 +517,23 @@ class Connection(io.RawIOBase):
         return n
 
     def send(self, data: Buffer) -> int:
-        """Like write; raises WouldBlockError instead of returning None."""
+        """Like write; raises WouldBlockError instead of returning None.
+        (Non-blocking TLS: accepted bytes may still need ``flush``.)"""
         n = self.write(data)
         if n is None:
             raise WouldBlockError()
         return n
 
     def sendall(self, data: Buffer) -> None:
-        """Send every byte of ``data`` or raise."""
+        """Send every byte of ``data`` or raise: when it returns, nothing of
+        ``data`` waits inside the library (over TLS it ends with ``flush``).
+
+        Meant for blocking mode, as ``socket.sendall``. In non-blocking mode
+        it raises WouldBlockError where it would wait, with
+        ``characters_written`` = the bytes taken so far; all of them
+        (``len(data)``) means that only the flush is left. Calling
+        ``sendall`` again with the rest (``b""`` included) once the socket
+        is writable goes on where it stopped."""
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
         sent = 0
         total = len(view)
@@ -488,6 +544,13 @@ class Connection(io.RawIOBase):
                 e.characters_written = sent
                 raise e
             sent += n
+        if self._tu_flush is None:
+            return  # an older library build: it cannot flush (see flush)
+        try:
+            self.flush()
+        except WouldBlockError as e:
+            e.characters_written = sent
+            raise
 
     # -- TLS -------------------------------------------------------------------
 
@@ -564,10 +627,11 @@ class Connection(io.RawIOBase):
     def setblocking(self, flag: bool) -> None:
         """Blocking (the default) or non-blocking mode. Non-blocking:
         ``readinto``/``write`` return None where they would wait,
-        ``recv``/``send``/``enable_crypto``/``shutdown`` raise
-        WouldBlockError; poll ``fileno()`` for what ``wants`` says, and read
-        until would-block before polling (``pending`` bytes are invisible to
-        poll)."""
+        ``recv``/``send``/``sendall``/``flush``/``enable_crypto``/``shutdown``
+        raise WouldBlockError; poll ``fileno()`` for what ``wants`` says,
+        and read until would-block before polling (``pending`` bytes are
+        invisible to poll). Over TLS, call ``flush`` after writing until it
+        returns: a write may leave encrypted records queued inside."""
         with self._ctl, self._rlock, self._wlock:
             LIB.tu_set_nonblocking(self._handle(), 0 if flag else 1)
             self._nonblocking = not flag

@@ -221,6 +221,8 @@ FUNCTIONS: Tuple[Fn, ...] = (
     _fn("tu_tls_peer_verified", [_H], c_int32, optional=True),
     _fn("tu_tls_sni", [_H, c_char_p, c_size_t], c_int32, check_text_out, optional=True),
     _fn("tu_tls_peer_cert", [_H, c_size_t, c_void_p, c_size_t], c_ssize_t, check_size, optional=True),
+    # added with the Go binding (issue 6)
+    _fn("tu_flush", [_H], c_int32, check_handle_code, optional=True),
 )
 
 CORE = frozenset(f.name for f in FUNCTIONS if not f.optional)
