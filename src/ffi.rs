@@ -215,9 +215,18 @@ pub extern "C" fn tu_connect(url: *const c_char, err: *mut tu_error) -> *mut tu_
 /// `opts` is only read during the call: free it whenever you like after.
 #[no_mangle]
 pub extern "C" fn tu_connect_opts(url: *const c_char, opts: *const tu_options, err: *mut tu_error) -> *mut tu_handle {
+    connect_with(opts, err, |opts| Handle::connect(text(url, "url")?, opts))
+}
+
+/// The body of every `tu_connect*`: options or the defaults, the boundary,
+/// and a new handle or NULL with `*err` filled.
+fn connect_with(
+    opts: *const tu_options,
+    err: *mut tu_error,
+    connect: impl FnOnce(&Options) -> Result<Handle>,
+) -> *mut tu_handle {
     let err = reset(err);
     let r = boundary(|| {
-        let url = text(url, "url")?;
         let defaults;
         let opts = if opts.is_null() {
             defaults = Options::default();
@@ -225,7 +234,7 @@ pub extern "C" fn tu_connect_opts(url: *const c_char, opts: *const tu_options, e
         } else {
             options_ref(opts)?
         };
-        Handle::connect(url, opts)
+        connect(opts)
     });
     match r {
         Ok(h) => Box::into_raw(Box::new(h)) as *mut tu_handle,
@@ -537,25 +546,7 @@ fn static_text(s: Option<&'static str>) -> *const c_char {
 /// `host` and `opts` are borrowed for the call only.
 #[no_mangle]
 pub extern "C" fn tu_connect_host(host: *const c_char, port: i32, opts: *const tu_options, err: *mut tu_error) -> *mut tu_handle {
-    let err = reset(err);
-    let r = boundary(|| {
-        let host = text(host, "host")?;
-        let defaults;
-        let opts = if opts.is_null() {
-            defaults = Options::default();
-            &defaults
-        } else {
-            options_ref(opts)?
-        };
-        Handle::connect_host(host, port, opts)
-    });
-    match r {
-        Ok(h) => Box::into_raw(Box::new(h)) as *mut tu_handle,
-        Err(e) => {
-            fill(err, &e);
-            ptr::null_mut()
-        }
-    }
+    connect_with(opts, err, |opts| Handle::connect_host(text(host, "host")?, port, opts))
 }
 
 /// Switches non-blocking mode on (`nonblocking` = 1) or off (0); handles

@@ -131,6 +131,22 @@ enum Slot {
     Write = 1,
 }
 
+/// Reads and writes need a finished handshake and TLS not half turned off.
+fn ready_for_data(session: &Session, off: &Option<Vec<u8>>, versions: Versions) -> Result<()> {
+    if off.is_some() {
+        return Err(Error::state(
+            "TLS is being turned off; call tu_enable_crypto(TU_CRYPTO_NONE) again to finish first",
+        ));
+    }
+    if session.is_handshaking() {
+        return Err(Error::state(format!(
+            "the TLS handshake is not finished; call tu_enable_crypto({}) again until it returns TU_OK",
+            versions_name(versions)
+        )));
+    }
+    Ok(())
+}
+
 /// Which TLS versions a method asks for, or why it is refused.
 fn versions_for(method: i32) -> Result<Option<Versions>> {
     match method {
@@ -628,17 +644,7 @@ impl Handle {
                         (false, false)
                     }
                     State::Tls { session, off, versions, .. } => {
-                        if off.is_some() {
-                            return Err(Error::state(
-                                "TLS is being turned off; call tu_enable_crypto(TU_CRYPTO_NONE) again to finish first",
-                            ));
-                        }
-                        if session.is_handshaking() {
-                            return Err(Error::state(format!(
-                                "the TLS handshake is not finished; call tu_enable_crypto({}) again until it returns TU_OK",
-                                versions_name(*versions)
-                            )));
-                        }
+                        ready_for_data(session, off, *versions)?;
                         self.clear_wants(Slot::Read);
                         // Records queued by an earlier partial write or an
                         // alert go out first, as far as the socket takes them.
@@ -727,17 +733,7 @@ impl Handle {
                         false
                     }
                     State::Tls { session, off, versions, .. } => {
-                        if off.is_some() {
-                            return Err(Error::state(
-                                "TLS is being turned off; call tu_enable_crypto(TU_CRYPTO_NONE) again to finish first",
-                            ));
-                        }
-                        if session.is_handshaking() {
-                            return Err(Error::state(format!(
-                                "the TLS handshake is not finished; call tu_enable_crypto({}) again until it returns TU_OK",
-                                versions_name(*versions)
-                            )));
-                        }
+                        ready_for_data(session, off, *versions)?;
                         self.clear_wants(Slot::Write);
                         let (n, blocked) = session.write_step(&self.sock, &data[done..])?;
                         done += n;
