@@ -17,7 +17,7 @@ all: lib examples
 
 # Debian packages and the Python venv the tests and demo use.
 deps:
-	@scripts/ensure-apt.sh openssl python3-venv pkg-config libasan8 libubsan1 valgrind
+	@scripts/ensure-apt.sh openssl python3-venv pkg-config g++ libasan8 libubsan1 valgrind
 	@scripts/ensure-venv.sh >/dev/null
 
 lib:

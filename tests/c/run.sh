@@ -225,6 +225,20 @@ run_one() {
     fi
 }
 
+# The header alone compiles as C99 and C++ with every warning an error.
+for lang in "c:-std=c99" "c++:-std=c++11"; do
+    compiler=cc; [ "${lang%%:*}" = "c++" ] && compiler="${CXX:-c++}"
+    if echo '#include "transporturl.h"' | "$compiler" -x "${lang%%:*}" "${lang#*:}" -Wall -Wextra -Werror -pedantic \
+        -I"$root/include" -fsyntax-only - 2>"$work/header.log"; then
+        echo "ok - header compiles as ${lang%%:*} (${lang#*:} -Wall -Wextra -Werror -pedantic)"
+        total_pass=$((total_pass + 1))
+    else
+        cat "$work/header.log"
+        echo "FAIL - header compiles as ${lang%%:*}"
+        total_fail=$((total_fail + 1)); failed_names+=("header-${lang%%:*}")
+    fi
+done
+
 for t in "${tests[@]}"; do
     run_one "$t" "$build/$t"
 done
