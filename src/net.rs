@@ -140,6 +140,18 @@ pub fn recv(sock: &Socket, buf: &mut [u8], trunc: bool) -> io::Result<(usize, us
     }
 }
 
+/// `recv` into the spare capacity of `buf` (no zeroing), growing its
+/// length by what came. Ok(0) at EOF.
+pub fn recv_spare(sock: &Socket, buf: &mut Vec<u8>) -> io::Result<usize> {
+    loop {
+        match rustix::net::recv(sock.as_fd(), rustix::buffer::spare_capacity(buf), RecvFlags::empty()) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Ok((n, _)) => return Ok(n),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Copies the first waiting bytes into `buf` without consuming them.
 pub fn peek(sock: &Socket, buf: &mut [u8]) -> usize {
     rustix::net::recv(sock.as_fd(), buf, RecvFlags::PEEK | RecvFlags::DONTWAIT).map(|(n, _)| n).unwrap_or(0)

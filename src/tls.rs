@@ -844,35 +844,42 @@ fn record_len(b: &[u8]) -> std::result::Result<Option<usize>, ()> {
 
 /// Raw bytes from the socket that rustls has not seen yet.
 struct RecvBuf {
+    /// Received bytes; those before `start` were handed on already.
     data: Vec<u8>,
     start: usize,
-    end: usize,
 }
 
 impl RecvBuf {
+    /// Empty, with no memory: idle connections hold none (see `release`).
     fn new() -> Self {
-        RecvBuf { data: vec![0; 2 * MAX_RECORD], start: 0, end: 0 }
+        RecvBuf { data: Vec::new(), start: 0 }
     }
     fn bytes(&self) -> &[u8] {
-        &self.data[self.start..self.end]
+        &self.data[self.start..]
     }
     fn consume(&mut self, n: usize) {
         self.start += n;
-        if self.start == self.end {
+        if self.start == self.data.len() {
+            self.data.clear();
             self.start = 0;
-            self.end = 0;
         }
     }
-    /// One `recv` into the free space: Ok(0) at EOF.
+    /// One `recv` into the free space (never zeroed): Ok(0) at EOF.
     fn fill(&mut self, sock: &Socket) -> io::Result<usize> {
-        if self.data.len() - self.end < MAX_RECORD {
-            self.data.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+        if self.data.capacity() - self.data.len() < MAX_RECORD {
+            if self.start > 0 {
+                self.data.drain(..self.start);
+                self.start = 0;
+            }
+            self.data.reserve(2 * MAX_RECORD - self.data.len());
         }
-        let (n, _) = net::recv(sock, &mut self.data[self.end..], false)?;
-        self.end += n;
-        Ok(n)
+        net::recv_spare(sock, &mut self.data)
+    }
+    /// Gives the memory back when nothing is buffered (an idle connection).
+    fn release(&mut self) {
+        if self.data.is_empty() && self.data.capacity() > 0 {
+            self.data = Vec::new();
+        }
     }
 }
 
@@ -974,7 +981,7 @@ impl Session {
                 }
             };
             self.seen_first = true;
-            let mut record = &self.buf.data[self.buf.start..self.buf.start + len];
+            let mut record = &self.buf.bytes()[..len];
             while !record.is_empty() {
                 match self.conn.read_tls(&mut record) {
                     Ok(0) => break,
@@ -1037,6 +1044,7 @@ impl Session {
                 return Ok(Some(Want::Write));
             }
             if !self.conn.is_handshaking() {
+                self.buf.release();
                 return Ok(None);
             }
             self.feed(sock)?;
@@ -1101,6 +1109,8 @@ impl Session {
                 }
             }
             if !self.receive(sock)? {
+                // About to wait: an idle connection keeps no receive buffer.
+                self.buf.release();
                 return Ok(None);
             }
         }
