@@ -42,7 +42,7 @@ examples: lib | $(BUILD)
 demo: deps lib examples
 	scripts/demo.sh
 
-test: deps lib test-rust test-c test-python test-go test-fuzz
+test: deps lib test-rust test-c test-python test-go test-fuzz bench-smoke
 	@echo "make test: all suites passed"
 
 test-rust:
