@@ -533,7 +533,7 @@ fn static_text(s: Option<&'static str>) -> *const c_char {
 // shutdown, addresses
 
 /// fsockopen style: opens `host` (`"example.com"`, `"tls://example.com"`,
-/// `"udp://10.0.0.1"`, a bare IPv6 literal such as `"fe80::1"`, or
+/// `"udp://127.0.0.1"`, a bare IPv6 literal such as `"fe80::1"`, or
 /// `"unix:///run/app.sock"` with port 0) at `port`.
 ///
 /// `port` is 1..65535, or 0 when `host` carries the port

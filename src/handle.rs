@@ -624,7 +624,10 @@ impl Handle {
     /// time limit; non-blocking mode says TU_E_WOULD_BLOCK instead.
     pub fn read(&self, buf: &mut [u8]) -> Result<usize> {
         let nonblocking = self.is_nonblocking();
-        let deadline = Deadline::after(self.read_timeout.get());
+        // The clock is read only once the call has to wait: a read that finds
+        // data at once (the hot path) costs no Instant::now.
+        let limit = self.read_timeout.get();
+        let mut deadline = None;
         loop {
             if self.shut_rd.load(Ordering::SeqCst) {
                 return Err(Error::state("the connection was shut down for reading (tu_shutdown)"));
@@ -664,7 +667,8 @@ impl Handle {
             if nonblocking {
                 return Err(self.would_block(Slot::Read, "read", true, out_queued));
             }
-            net::wait_for(&self.sock, true, out_queued, &deadline, "read")?;
+            let deadline = deadline.get_or_insert_with(|| Deadline::after(limit));
+            net::wait_for(&self.sock, true, out_queued, deadline, "read")?;
         }
     }
 
@@ -715,7 +719,8 @@ impl Handle {
             )));
         }
         let nonblocking = self.is_nonblocking();
-        let deadline = Deadline::after(self.write_timeout.get());
+        let limit = self.write_timeout.get();
+        let mut deadline = None; // read from the clock only when the call has to wait
         let mut done = 0;
         loop {
             if self.shut_wr.load(Ordering::SeqCst) {
@@ -781,7 +786,8 @@ impl Handle {
                 }
                 return Err(self.would_block(Slot::Write, "write", false, true));
             }
-            if let Err(e) = net::wait(&self.sock, Want::Write, &deadline, "write") {
+            let deadline = deadline.get_or_insert_with(|| Deadline::after(limit));
+            if let Err(e) = net::wait(&self.sock, Want::Write, deadline, "write") {
                 if done > 0 && e.code == TU_E_TIMEOUT {
                     // Still TU_E_TIMEOUT (the caller asked for all of it), but
                     // say how far it got.

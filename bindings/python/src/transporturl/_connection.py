@@ -18,30 +18,6 @@ from . import _lib
 from ._errors import InvalidArgumentError, NotSupportedError, ProtocolError, URLError, WouldBlockError
 from ._lib import LIB, TuError, TuUrlParts
 
-__all__ = [
-    "Connection",
-    "URLParts",
-    "connect",
-    "connect_host",
-    "parse_url",
-    "CRYPTO_NONE",
-    "CRYPTO_ANY",
-    "CRYPTO_TLSV1_2",
-    "CRYPTO_TLSV1_3",
-    "CRYPTO_SSLV2",
-    "CRYPTO_SSLV3",
-    "CRYPTO_TLSV1_0",
-    "CRYPTO_TLSV1_1",
-    "WANT_READ",
-    "WANT_WRITE",
-    "TIMEOUT_READ",
-    "TIMEOUT_WRITE",
-    "TIMEOUT_CONNECT",
-    "SHUT_RD",
-    "SHUT_WR",
-    "SHUT_RDWR",
-    "UDP_MAX_DATAGRAM",
-]
 
 # tu_enable_crypto methods: #defines of the header (no symbol to read them
 # from); the test suite checks them against include/transporturl.h.
